@@ -1,0 +1,4 @@
+#ifndef CTOWER_CNGHTTP2_SHIM_H
+#define CTOWER_CNGHTTP2_SHIM_H
+#include <nghttp2/nghttp2.h>
+#endif
