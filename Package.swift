@@ -75,9 +75,9 @@ let package = Package(
         .executableTarget(name: "ctower-codegen", dependencies: ["CProtoDescriptor", "CProtobufC"]),
 
         // The standard gRPC interop TestService, served for stock clients (Tests/Interop drives it).
-        .target(name: "CInteropProtoC", dependencies: ["CProtobufC"], path: "Sources/Interop/CInteropProtoC"),
+        .target(name: "CInteropProtoC", dependencies: ["CProtobufC", "CTowerProtoC"], path: "Sources/Interop/CInteropProtoC"),
         .target(
-            name: "InteropProto", dependencies: ["CInteropProtoC", "CProtobufC", "TowerProtoRuntime", "TowerRPC"],
+            name: "InteropProto", dependencies: ["CInteropProtoC", "CTowerProtoC", "CProtobufC", "TowerProtoRuntime", "TowerRPC", "TowerProto"],
             path: "Sources/Interop/InteropProto"),
         .executableTarget(
             name: "ctower-interop-server",
