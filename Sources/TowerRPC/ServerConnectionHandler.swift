@@ -320,7 +320,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
             let streamID = stream.id
             let loop = self.loop!
             stream.queue = MessageQueue(onDrained: { [weak self] in
-                loop.execute { self?.replenishWindow(streamID: streamID) }
+                guard let self else { return }
+                loop.execute { self.replenishWindow(streamID: streamID) }
             })
             startHandler(stream, requests: stream.queue!)
         } else {
