@@ -1,4 +1,4 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // C libraries reached through system-library shims. Each shim is imported by exactly one wrapper
@@ -90,3 +90,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Warnings are errors in our own Swift code (dependencies keep their own settings).
+let cTargets: Set<String> = ["CTowerProtoC", "CProtoDescriptor", "CInteropProtoC"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

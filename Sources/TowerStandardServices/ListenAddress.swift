@@ -1,0 +1,12 @@
+/// `HOST:PORT` as given to `--listen` (IPv6 hosts in brackets: `[::1]:7070`).
+public enum ListenAddress {
+    /// The host and port, or nil when the text is not HOST:PORT with a port in 0...65535.
+    public static func parse(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+}
