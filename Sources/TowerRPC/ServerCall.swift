@@ -90,8 +90,9 @@ enum ServerCallRunner {
             } else {
                 rpcError = RPCError.fromHandler(error)
                 if rpcError.code == .unknown || rpcError.code == .internal, let cause = rpcError.cause {
-                    call.context.logger.warning(
-                        "RPC failed", metadata: ["rpc.code": "\(rpcError.code)", "error": "\(String(reflecting: cause))"])
+                    // The error's type only: its text may hold tenant data or secrets.
+                    let logger = call.context.logger
+                    logger.warning("RPC failed", metadata: ["rpc.code": "\(rpcError.code)", "error.type": "\(type(of: cause))"])
                 }
             }
             call.sink.finish(finalMessage: nil, error: rpcError)
