@@ -6,6 +6,12 @@ import TowerProtoRuntime
 public enum InteropProtoFiles {
     public static let all: [ProtoFileDescriptor] = [
         ProtoFileDescriptor(
+            name: "ctower/testing/v1/echo.proto", package: "ctower.testing.v1",
+            dependencies: [],
+            symbols: ["ctower.testing.v1.EchoRequest", "ctower.testing.v1.EchoResponse", "ctower.testing.v1.Echo", "ctower.testing.v1.Echo.Say"],
+            services: ["ctower.testing.v1.Echo"],
+            serializedBase64: "ChxjdG93ZXIvdGVzdGluZy92MS9lY2hvLnByb3RvEhFjdG93ZXIudGVzdGluZy52MSIhCgtFY2hvUmVxdWVzdBISCgR0ZXh0GAEgASgJUgR0ZXh0IiIKDEVjaG9SZXNwb25zZRISCgR0ZXh0GAEgASgJUgR0ZXh0Mk4KBEVjaG8SRgoDU2F5Eh4uY3Rvd2VyLnRlc3RpbmcudjEuRWNob1JlcXVlc3QaHy5jdG93ZXIudGVzdGluZy52MS5FY2hvUmVzcG9uc2VKoQMKBhIEAgARAQp8CgEMEgMCABIaciBUaGUgc21hbGxlc3QgdXNlZnVsIHVuYXJ5IFJQQywgZm9yIG1lYXN1cmluZyB0aGUgUlBDIHN0YWNrIGl0c2VsZiAoQmVuY2htYXJrcy9ycGMpLgogTm90IHBhcnQgb2YgdGhlIHB1YmxpYyBBUEkuCgoICgECEgMEABoKCgoCBAASBAYACAEKCgoDBAABEgMGCBMKCwoEBAACABIDBwISCgwKBQQAAgAFEgMHAggKDAoFBAACAAESAwcJDQoMCgUEAAIAAxIDBxARCgoKAgQBEgQKAAwBCgoKAwQBARIDCggUCgsKBAQBAgASAwsCEgoMCgUEAQIABRIDCwIICgwKBQQBAgABEgMLCQ0KDAoFBAECAAMSAwsQEQoKCgIGABIEDgARAQoKCgMGAAESAw4IDAovCgQGAAIAEgMQAi4aIiBBbnN3ZXJzIHdpdGggdGhlIHJlcXVlc3QncyB0ZXh0LgoKDAoFBgACAAESAxAGCQoMCgUGAAIAAhIDEAoVCgwKBQYAAgADEgMQICxiBnByb3RvMw=="),
+        ProtoFileDescriptor(
             name: "ctower/testing/v1/features.proto", package: "ctower.testing.v1",
             dependencies: ["google/protobuf/timestamp.proto", "google/protobuf/duration.proto", "google/protobuf/field_mask.proto", "google/protobuf/empty.proto", "google/protobuf/wrappers.proto"],
             symbols: ["ctower.testing.v1.Everything", "ctower.testing.v1.Everything.Inner", "ctower.testing.v1.Everything.MStringStringEntry", "ctower.testing.v1.Everything.MStringInnerEntry", "ctower.testing.v1.Everything.MInt64Int32Entry", "ctower.testing.v1.Everything.MBoolColorEntry", "ctower.testing.v1.Everything.Mood", "ctower.testing.v1.Tree", "ctower.testing.v1.Color", "ctower.testing.v1.FeatureService", "ctower.testing.v1.FeatureService.Echo", "ctower.testing.v1.FeatureService.Expand", "ctower.testing.v1.FeatureService.Collect", "ctower.testing.v1.FeatureService.Converse"],

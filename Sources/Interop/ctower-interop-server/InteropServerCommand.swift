@@ -30,13 +30,13 @@ struct InteropServerCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         logger.logLevel = level
         let serviceNames = [
-            Grpc_Testing_TestService.serviceName, Ctower_Testing_V1_FeatureService.serviceName, Grpc_Health_V1_Health.serviceName,
+            Grpc_Testing_TestService.serviceName, Ctower_Testing_V1_FeatureService.serviceName, Ctower_Testing_V1_Echo.serviceName, Grpc_Health_V1_Health.serviceName,
         ] + ReflectionService.serviceNames
         let health = HealthService(services: [Grpc_Testing_TestService.serviceName])
         let reflection = ReflectionService(files: TowerProtoFiles.all + InteropProtoFiles.all, serviceNames: serviceNames)
         let server = RPCServer(
             configuration: .init(host: host, port: port, logger: logger),
-            services: [TestServiceImpl(), FeatureServiceImpl(), health, reflection.v1, reflection.v1alpha])
+            services: [TestServiceImpl(), FeatureServiceImpl(), EchoServiceImpl(), health, reflection.v1, reflection.v1alpha])
         let address = try await server.start()
         // Written straight to fd 1: the test harness reads this line through a pipe, where
         // print() would sit in stdio's buffer.
