@@ -87,6 +87,7 @@ let package = Package(
         .testTarget(name: "TowerProtoTests", dependencies: ["TowerProto", "TowerProtoRuntime", "InteropProto"]),
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
+        .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],
     swiftLanguageModes: [.v6]
 )
