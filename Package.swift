@@ -65,6 +65,12 @@ let package = Package(
         // PostgreSQL through libpq: pool, tenant transactions, COPY, LISTEN/NOTIFY, migrations, embedded cluster.
         .target(name: "TowerStore", dependencies: ["CLibPQ", logging]),
 
+        // Carrier plugins: the host that spawns and supervises them, the SDK plugin authors use, and
+        // our carriers. Plugins are separate executables speaking framed protobuf on stdin/stdout.
+        .target(name: "TowerCarrierHost", dependencies: ["TowerProto", "TowerProtoRuntime", logging] + nio),
+        .target(name: "CarrierKit", dependencies: ["TowerProto", "TowerProtoRuntime"], path: "Plugins/CarrierKit"),
+        .executableTarget(name: "ctower-carrier-mock", dependencies: ["CarrierKit", "TowerProto"], path: "Plugins/carrier-mock"),
+
         // The one executable.
         .executableTarget(
             name: "ctower",
@@ -87,6 +93,7 @@ let package = Package(
         .testTarget(name: "TowerProtoTests", dependencies: ["TowerProto", "TowerProtoRuntime", "InteropProto"]),
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
+        .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],
     swiftLanguageModes: [.v6]
