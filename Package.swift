@@ -62,6 +62,9 @@ let package = Package(
         // Standard gRPC services every server carries: health, reflection; rich error details.
         .target(name: "TowerStandardServices", dependencies: ["TowerProto", "TowerRPC", "TowerProtoRuntime", logging]),
 
+        // OpenSSL's primitives for everything else: hashing, HMAC, scrypt, AES-256-GCM, randomness.
+        .target(name: "TowerCrypto", dependencies: ["COpenSSL"]),
+
         // PostgreSQL through libpq: pool, tenant transactions, COPY, LISTEN/NOTIFY, migrations, embedded cluster.
         .target(name: "TowerStore", dependencies: ["CLibPQ", logging]),
 
@@ -93,6 +96,7 @@ let package = Package(
         .testTarget(name: "TowerProtoTests", dependencies: ["TowerProto", "TowerProtoRuntime", "InteropProto"]),
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
+        .testTarget(name: "TowerCryptoTests", dependencies: ["TowerCrypto"]),
         .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],
