@@ -70,7 +70,7 @@ let package = Package(
 
         // Carrier plugins: the host that spawns and supervises them, the SDK plugin authors use, and
         // our carriers. Plugins are separate executables speaking framed protobuf on stdin/stdout.
-        .target(name: "TowerCarrierHost", dependencies: ["TowerProto", "TowerProtoRuntime", logging] + nio),
+        .target(name: "TowerCarrierHost", dependencies: ["CarrierKit", "TowerProto", "TowerProtoRuntime", logging] + nio),
         .target(name: "CarrierKit", dependencies: ["TowerProto", "TowerProtoRuntime"], path: "Plugins/CarrierKit"),
         .executableTarget(name: "ctower-carrier-mock", dependencies: ["CarrierKit", "TowerProto"], path: "Plugins/carrier-mock"),
 

@@ -12,6 +12,8 @@ final class MockCarrier: CarrierPlugin {
         .sendSms, .sendMms, .statusEvents, .inboundEvents, .queryStatus, .numberSearch, .numberPurchase,
         .numberRelease, .accountCheck, .idempotentSend,
     ]
+    // Events are redelivered quickly so tests of at-least-once delivery stay short.
+    let eventRedeliveryInterval: Duration = .seconds(1)
     let maxInFlight = 256
     let suggestedMPS = 50.0
 
@@ -86,7 +88,7 @@ final class MockCarrier: CarrierPlugin {
         guard !request.idempotencyKey.isEmpty else {
             throw CarrierPluginError(.permanent, "idempotency_key is required")
         }
-        if let existing = connection.ledger.record(forKey: request.idempotencyKey) {
+        if settings.idempotent, let existing = connection.ledger.record(forKey: request.idempotencyKey) {
             return sendResponse(existing.providerID, duplicate: true)
         }
         if let retryAfter = takeRateToken(context.connectionID) {
@@ -103,7 +105,8 @@ final class MockCarrier: CarrierPlugin {
         if Task.isCancelled { throw CarrierPluginError.cancelled() }
         let providerID = Self.providerID(seed: settings.seed, key: request.idempotencyKey)
         let (record, isNew) = try connection.ledger.accept(
-            key: request.idempotencyKey, from: request.from, to: request.to, providerID: providerID)
+            key: request.idempotencyKey, from: request.from, to: request.to, providerID: providerID,
+            deduplicate: settings.idempotent)
         if isNew {
             state.withLock { $0.states[record.providerID] = (.queued, "") }
             if settings.statusEvents {

@@ -36,17 +36,18 @@ final class MockLedger: Sendable {
         state.withLock { $0.records[key] }
     }
 
-    /// Records a send unless the key is already known. Returns the record and whether it is new.
-    func accept(key: String, from: String, to: String, providerID: String) throws(MockError) -> (Record, isNew: Bool) {
+    /// Records a send unless the key is already known (or always, when `deduplicate` is false,
+    /// to imitate a carrier without idempotency keys). Returns the record and whether it is new.
+    func accept(key: String, from: String, to: String, providerID: String, deduplicate: Bool = true) throws(MockError) -> (Record, isNew: Bool) {
         let result = state.withLock { state -> Result<(Record, Bool), MockError> in
-            if let existing = state.records[key] { return .success((existing, false)) }
+            if deduplicate, let existing = state.records[key] { return .success((existing, false)) }
             let record = Record(providerID: providerID, from: from, to: to)
             do throws(MockError) {
                 try state.file?.append(line: "\(key)\t\(from)\t\(to)\t\(providerID)")
             } catch {
                 return .failure(error)
             }
-            state.records[key] = record
+            if state.records[key] == nil { state.records[key] = record }
             return .success((record, true))
         }
         let (record, isNew) = try result.get()

@@ -24,10 +24,14 @@ struct MockSettings: Sendable {
     var noisy = false
     /// Emits delivery status events.
     var statusEvents = true
+    /// Recognises repeated idempotency keys. `idempotent=false` imitates a carrier without
+    /// idempotency (like Twilio): every Send is recorded, so the ledger exposes any resend the
+    /// host should not have made.
+    var idempotent = true
 
     static let knownKeys: Set<String> = [
         "seed", "delivery_rate", "failure_rate", "latency_ms", "delivery_delay_ms", "error_code_for_sender",
-        "rate_limit_mps", "reply_rate", "ledger_path", "noisy", "status_events", "api_key",
+        "rate_limit_mps", "reply_rate", "ledger_path", "noisy", "status_events", "idempotent", "api_key",
     ]
 
     init() {}
@@ -53,6 +57,7 @@ struct MockSettings: Sendable {
         if let v = number("reply_rate") { replyRate = v }
         if let path = values["ledger_path"] { ledgerPath = path }
         if let text = values["noisy"] { noisy = text == "true" || text == "1" }
+        if let text = values["idempotent"] { idempotent = !(text == "false" || text == "0") }
         if let text = values["status_events"] { statusEvents = !(text == "false" || text == "0") }
         if let text = values["error_code_for_sender"] {
             for pair in text.split(separator: ",") {
