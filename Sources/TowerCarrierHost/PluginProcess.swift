@@ -57,6 +57,10 @@ struct PluginProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+        // Nothing else of the server's (sockets, database connections, other plugins' pipes,
+        // descriptors some library opened without O_CLOEXEC) reaches the plugin.
+        // (glibc >= 2.34 has the action, but its header hides it from Swift, so look it up.)
+        if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -168,6 +172,12 @@ enum PluginLocator {
 }
 
 private let spawnLock = Mutex<Void>(())
+
+private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+private let addCloseFrom: AddCloseFrom? = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: AddCloseFrom.self)
+}()
 
 private func startThread(_ body: @escaping @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
