@@ -39,9 +39,18 @@ public final class HTTP2ClientChannel: RPCChannel {
     public func makeCall(_ method: MethodDescriptor, options: CallOptions) async throws(RPCError) -> ClientCall {
         let connection = try await connection()
         let handler = connection.handler
-        let response = ClientResponseState(maxReceiveMessageSize: options.maxReceiveMessageSize)
+        // Received DATA goes back to the flow-control window once the reader has caught up.
+        let streamBox = WeakStreamBox()
+        let loop = connection.channel.eventLoop
+        let response = ClientResponseState(maxReceiveMessageSize: options.maxReceiveMessageSize) {
+            loop.execute {
+                guard let stream = streamBox.stream else { return }
+                stream.connection.replenishWindow(streamID: stream.id)
+            }
+        }
         let stream = HTTP2ClientStream(
             connection: handler, loop: connection.channel.eventLoop, response: response, compression: options.compression)
+        streamBox.stream = stream
         let openResult: Result<Void, RPCError>
         do {
             openResult = try await connection.channel.eventLoop.submit { () -> Result<Void, RPCError> in
@@ -98,4 +107,10 @@ public final class HTTP2ClientChannel: RPCChannel {
         }
         try? await connection?.channel.close()
     }
+}
+
+/// Lets the response queue reach its stream without a retain cycle. Only touched on the event loop
+/// (set before the stream opens).
+private final class WeakStreamBox: @unchecked Sendable {
+    weak var stream: HTTP2ClientStream?
 }
