@@ -154,7 +154,7 @@ private final class Session<Plugin: CarrierPlugin>: Sendable {
             return
         }
         let deadline = request.timeout.map { ContinuousClock.now + $0.swiftDuration }
-        let context = RequestContext(requestID: id, connectionID: request.connectionId, deadline: deadline, events: events)
+        let context = RequestContext(requestID: id, connectionID: request.connectionID, deadline: deadline, events: events)
         // The task must be registered before it can finish and unregister itself.
         state.withLock { state in
             let task = Task {

@@ -36,7 +36,7 @@ public final class EventEmitter: Sendable {
     /// Emits an event for `connectionID`.
     public func emit(connectionID: String, _ kind: Carrier_Event.Kind) async {
         var event = Carrier_Event()
-        event.connectionId = connectionID
+        event.connectionID = connectionID
         event.kind = kind
         await emit(event)
     }

@@ -118,7 +118,7 @@ final class MockCarrier: CarrierPlugin {
 
     private func sendResponse(_ providerID: String, duplicate: Bool, body: String = "") -> Carrier_SendResponse {
         var response = Carrier_SendResponse()
-        response.providerMessageId = providerID
+        response.providerMessageID = providerID
         response.carrierStatus = "queued"
         response.segments = UInt32(max(1, (body.count + 152) / 153))
         response.duplicate = duplicate
@@ -156,7 +156,7 @@ final class MockCarrier: CarrierPlugin {
         guard let events = state.withLock({ $0.events }) else { return }
         var random = SeededRandom(seed: settings.seed, request.idempotencyKey, "outcome")
         var status = Carrier_DeliveryStatus()
-        status.providerMessageId = providerID
+        status.providerMessageID = providerID
         status.idempotencyKey = request.idempotencyKey
         status.from = request.from
         status.to = request.to
@@ -171,12 +171,12 @@ final class MockCarrier: CarrierPlugin {
         }
         status.carrierStatus = status.state == .delivered ? "delivered" : "undelivered"
         if !status.errorCode.isEmpty { status.errorMessage = "mock carrier error \(status.errorCode)" }
-        status.carrierEventId = "\(providerID):\(status.carrierStatus)"
+        status.carrierEventID = "\(providerID):\(status.carrierStatus)"
         let reply: Carrier_InboundMessage? = {
             guard status.state == .delivered, random.unit() < settings.replyRate else { return nil }
             var inbound = Carrier_InboundMessage()
-            inbound.providerMessageId = "MR" + providerID.dropFirst(2)
-            inbound.carrierEventId = inbound.providerMessageId
+            inbound.providerMessageID = "MR" + providerID.dropFirst(2)
+            inbound.carrierEventID = inbound.providerMessageID
             inbound.from = request.to
             inbound.to = request.from
             inbound.body = Self.replies[Int(random.next() % UInt64(Self.replies.count))]
@@ -209,7 +209,7 @@ final class MockCarrier: CarrierPlugin {
         var response = Carrier_QueryStatusResponse()
         guard let record = connection.ledger.record(forKey: request.idempotencyKey) else { return response }
         response.found = true
-        response.providerMessageId = record.providerID
+        response.providerMessageID = record.providerID
         let (state, code) = state.withLock { $0.states[record.providerID] } ?? (.sent, "")
         response.state = state
         response.errorCode = code
@@ -249,7 +249,7 @@ final class MockCarrier: CarrierPlugin {
         _ = try connection(context.connectionID)
         var response = Carrier_PurchaseNumberResponse()
         response.phoneNumber = request.phoneNumber
-        response.providerNumberId = "PN" + StableHash.hex(StableHash.fnv1a(request.phoneNumber))
+        response.providerNumberID = "PN" + StableHash.hex(StableHash.fnv1a(request.phoneNumber))
         return response
     }
 

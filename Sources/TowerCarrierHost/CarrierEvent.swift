@@ -22,8 +22,8 @@ public struct CarrierEvent: Sendable, Hashable {
     /// The carrier's id for this event, used for deduplication; nil for throttles.
     public var carrierEventID: String? {
         switch kind {
-        case .deliveryStatus(let status): status.carrierEventId.isEmpty ? nil : status.carrierEventId
-        case .inboundMessage(let message): message.carrierEventId.isEmpty ? nil : message.carrierEventId
+        case .deliveryStatus(let status): status.carrierEventID.isEmpty ? nil : status.carrierEventID
+        case .inboundMessage(let message): message.carrierEventID.isEmpty ? nil : message.carrierEventID
         case .throttle: nil
         }
     }

@@ -149,7 +149,7 @@ public actor CarrierHost {
         // A restarted plugin knows no tenants yet: configure every connection before serving.
         for (id, request) in connections.sorted(by: { $0.key < $1.key }) {
             var wrapped = Carrier_Request()
-            wrapped.connectionId = id
+            wrapped.connectionID = id
             wrapped.operation = .configure(request)
             let response = try await connection.call(wrapped, timeout: configuration.defaultTimeout)
             if case .error(let error) = response.result {
@@ -270,7 +270,7 @@ public actor CarrierHost {
         let timeout = timeout ?? configuration.defaultTimeout
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var request = Carrier_Request()
-        request.connectionId = connectionID
+        request.connectionID = connectionID
         request.operation = operation
         while true {
             let connection = try await runningConnection(until: deadline)
@@ -322,7 +322,7 @@ public actor CarrierHost {
         let result = try await perform(.send(message), connection: connectionID, timeout: timeout)
         guard case .send(let response) = result else { throw unexpected(result) }
         return SendResult(
-            providerMessageID: response.providerMessageId, carrierStatus: response.carrierStatus,
+            providerMessageID: response.providerMessageID, carrierStatus: response.carrierStatus,
             segments: Int(response.segments), duplicate: response.duplicate)
     }
 

@@ -30,11 +30,11 @@ final class EventRouter: Sendable {
         case .throttle(let throttle): kind = .throttle(throttle)
         case nil: return false
         }
-        let carrierEvent = CarrierEvent(connectionID: event.connectionId, kind: kind)
+        let carrierEvent = CarrierEvent(connectionID: event.connectionID, kind: kind)
         if let id = carrierEvent.carrierEventID {
             let isNew = seen.withLock { seen -> Bool in
                 // Scoped by connection: two tenants' carriers may reuse ids.
-                let key = event.connectionId + "\u{1f}" + id
+                let key = event.connectionID + "\u{1f}" + id
                 guard seen.ids.insert(key).inserted else { return false }
                 if seen.order.count < capacity {
                     seen.order.append(key)

@@ -106,7 +106,7 @@ public struct Carrier_Request: ProtoMessage {
 
     /// The tenant connection this request acts for, as named in an earlier Configure. Empty only for
     /// Shutdown.
-    public var connectionId: String = ""
+    public var connectionID: String = ""
     /// How long the caller will wait for the answer, measured from when the plugin reads the frame.
     /// Past it the host answers the caller itself; the plugin should give up as soon as it can and
     /// still send a Response. Absent means no deadline.
@@ -238,7 +238,7 @@ public struct Carrier_SendRequest: ProtoMessage {
     /// Public URLs of media to attach (MMS); empty for SMS.
     public var mediaUrls: [String] = []
     /// Where the carrier should post status callbacks for this message, if it uses webhooks.
-    public var statusCallbackUrl: String = ""
+    public var statusCallbackURL: String = ""
     /// The latest time the message is still worth delivering; the carrier should drop it after
     /// (e.g. Twilio ValidityPeriod). Absent means the carrier's default.
     public var expireTime: Google_Protobuf_Timestamp? = nil
@@ -251,7 +251,7 @@ public struct Carrier_SendResponse: ProtoMessage {
     public static let protoMessageName = "ctower.carrier.v1.SendResponse"
 
     /// The carrier's id for the message (e.g. Twilio "SM..."); status events refer to it.
-    public var providerMessageId: String = ""
+    public var providerMessageID: String = ""
     /// The carrier's initial status, verbatim (e.g. "queued").
     public var carrierStatus: String = ""
     /// Billable segments, when the carrier reports them; 0 when unknown.
@@ -285,7 +285,7 @@ public struct Carrier_QueryStatusResponse: ProtoMessage {
     /// is safe.
     public var found: Bool = false
     /// The carrier's id for the message, when found.
-    public var providerMessageId: String = ""
+    public var providerMessageID: String = ""
     /// The latest known delivery state.
     public var state: Carrier_DeliveryState = .unspecified
     /// The carrier's status, verbatim.
@@ -394,9 +394,9 @@ public struct Carrier_PurchaseNumberRequest: ProtoMessage {
     /// E.164, as returned by SearchNumbers.
     public var phoneNumber: String = ""
     /// Where the carrier should post inbound messages for this number.
-    public var smsWebhookUrl: String = ""
+    public var smsWebhookURL: String = ""
     /// Where the carrier should post status callbacks for messages from this number.
-    public var statusCallbackUrl: String = ""
+    public var statusCallbackURL: String = ""
 
     public init() {}
 }
@@ -406,7 +406,7 @@ public struct Carrier_PurchaseNumberResponse: ProtoMessage {
     public static let protoMessageName = "ctower.carrier.v1.PurchaseNumberResponse"
 
     /// The carrier's id for the number (e.g. Twilio "PN..."), needed to release it.
-    public var providerNumberId: String = ""
+    public var providerNumberID: String = ""
     /// E.164.
     public var phoneNumber: String = ""
 
@@ -418,7 +418,7 @@ public struct Carrier_ReleaseNumberRequest: ProtoMessage {
     public static let protoMessageName = "ctower.carrier.v1.ReleaseNumberRequest"
 
     /// The carrier's id for the number.
-    public var providerNumberId: String = ""
+    public var providerNumberID: String = ""
     /// E.164, for carriers that release by number.
     public var phoneNumber: String = ""
 
@@ -512,7 +512,7 @@ public struct Carrier_Event: ProtoMessage {
     public static let protoMessageName = "ctower.carrier.v1.Event"
 
     /// The tenant connection the event belongs to.
-    public var connectionId: String = ""
+    public var connectionID: String = ""
     public var kind: Kind? = nil
 
     /// The members of `oneof kind`: at most one is set.
@@ -542,9 +542,9 @@ public struct Carrier_DeliveryStatus: ProtoMessage {
 
     /// Unique per event at the carrier (e.g. a hash of message id + status); stable across
     /// redeliveries. The host deduplicates on it.
-    public var carrierEventId: String = ""
+    public var carrierEventID: String = ""
     /// The carrier's id for the message, as returned by Send.
-    public var providerMessageId: String = ""
+    public var providerMessageID: String = ""
     /// The idempotency key of the Send, when the carrier echoes it; empty otherwise.
     public var idempotencyKey: String = ""
     /// The new state.
@@ -568,9 +568,9 @@ public struct Carrier_InboundMessage: ProtoMessage {
     public static let protoMessageName = "ctower.carrier.v1.InboundMessage"
 
     /// Unique per message at the carrier; the host deduplicates on it.
-    public var carrierEventId: String = ""
+    public var carrierEventID: String = ""
     /// The carrier's id for the message.
-    public var providerMessageId: String = ""
+    public var providerMessageID: String = ""
     /// Sender (the lead), E.164.
     public var from: String = ""
     /// Recipient (our number), E.164.
@@ -1255,7 +1255,7 @@ extension Carrier_Request {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__Request>) {
         self.init()
         let c = p.pointee
-        self.connectionId = ProtoC.string(c.connection_id)
+        self.connectionID = ProtoC.string(c.connection_id)
         if let v = c.timeout { self.timeout = Google_Protobuf_Duration(_c: v) }
         switch c.operation_case.rawValue {
         case 10: self.operation = .configure(Carrier_ConfigureRequest(_c: c.configure!))
@@ -1275,7 +1275,7 @@ extension Carrier_Request {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__Request> {
         let m = arena.allocate(Ctower__Carrier__V1__Request.self)
         ctower__carrier__v1__request__init(m)
-        if !self.connectionId.isEmpty { m.pointee.connection_id = arena.cString(self.connectionId) }
+        if !self.connectionID.isEmpty { m.pointee.connection_id = arena.cString(self.connectionID) }
         if let v = self.timeout { m.pointee.timeout = v._toC(arena) }
         switch self.operation {
         case .configure(let v):
@@ -1315,7 +1315,7 @@ extension Carrier_Request {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.connectionId.isEmpty) { o.append(("connectionId", .string(self.connectionId))) }
+        if !(self.connectionID.isEmpty) { o.append(("connectionId", .string(self.connectionID))) }
         if let v = self.timeout { o.append(("timeout", v.jsonValue())) }
         switch self.operation {
         case .configure(let v): o.append(("configure", v.jsonValue()))
@@ -1339,7 +1339,7 @@ extension Carrier_Request {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "connectionId", "connection_id": self.connectionId = try ProtoJSON.string(value, field: "connectionId")
+            case "connectionId", "connection_id": self.connectionID = try ProtoJSON.string(value, field: "connectionId")
             case "timeout": self.timeout = try Google_Protobuf_Duration(jsonValue: value)
             case "configure":
                 if self.operation != nil { throw ProtoDecodingError(message: "ctower.carrier.v1.Request: more than one member of oneof operation is set") }
@@ -1775,7 +1775,7 @@ extension Carrier_SendRequest {
         self.to = ProtoC.string(c.to)
         self.body = ProtoC.string(c.body)
         self.mediaUrls = ProtoC.array(c.media_urls, c.n_media_urls) { ProtoC.string($0) }
-        self.statusCallbackUrl = ProtoC.string(c.status_callback_url)
+        self.statusCallbackURL = ProtoC.string(c.status_callback_url)
         if let v = c.expire_time { self.expireTime = Google_Protobuf_Timestamp(_c: v) }
     }
 
@@ -1788,7 +1788,7 @@ extension Carrier_SendRequest {
         if !self.body.isEmpty { m.pointee.body = arena.cString(self.body) }
         m.pointee.n_media_urls = self.mediaUrls.count
         m.pointee.media_urls = arena.array(self.mediaUrls) { arena.cString($0) }
-        if !self.statusCallbackUrl.isEmpty { m.pointee.status_callback_url = arena.cString(self.statusCallbackUrl) }
+        if !self.statusCallbackURL.isEmpty { m.pointee.status_callback_url = arena.cString(self.statusCallbackURL) }
         if let v = self.expireTime { m.pointee.expire_time = v._toC(arena) }
         return m
     }
@@ -1800,7 +1800,7 @@ extension Carrier_SendRequest {
         if !(self.to.isEmpty) { o.append(("to", .string(self.to))) }
         if !(self.body.isEmpty) { o.append(("body", .string(self.body))) }
         if !self.mediaUrls.isEmpty { o.append(("mediaUrls", .array(self.mediaUrls.map { .string($0) }))) }
-        if !(self.statusCallbackUrl.isEmpty) { o.append(("statusCallbackUrl", .string(self.statusCallbackUrl))) }
+        if !(self.statusCallbackURL.isEmpty) { o.append(("statusCallbackUrl", .string(self.statusCallbackURL))) }
         if let v = self.expireTime { o.append(("expireTime", v.jsonValue())) }
         return .object(o)
     }
@@ -1816,7 +1816,7 @@ extension Carrier_SendRequest {
             case "to": self.to = try ProtoJSON.string(value, field: "to")
             case "body": self.body = try ProtoJSON.string(value, field: "body")
             case "mediaUrls", "media_urls": self.mediaUrls = try ProtoJSON.array(value, field: "mediaUrls").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "mediaUrls") }
-            case "statusCallbackUrl", "status_callback_url": self.statusCallbackUrl = try ProtoJSON.string(value, field: "statusCallbackUrl")
+            case "statusCallbackUrl", "status_callback_url": self.statusCallbackURL = try ProtoJSON.string(value, field: "statusCallbackUrl")
             case "expireTime", "expire_time": self.expireTime = try Google_Protobuf_Timestamp(jsonValue: value)
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
@@ -1839,7 +1839,7 @@ extension Carrier_SendResponse {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__SendResponse>) {
         self.init()
         let c = p.pointee
-        self.providerMessageId = ProtoC.string(c.provider_message_id)
+        self.providerMessageID = ProtoC.string(c.provider_message_id)
         self.carrierStatus = ProtoC.string(c.carrier_status)
         self.segments = c.segments
         self.duplicate = (c.duplicate != 0)
@@ -1848,7 +1848,7 @@ extension Carrier_SendResponse {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__SendResponse> {
         let m = arena.allocate(Ctower__Carrier__V1__SendResponse.self)
         ctower__carrier__v1__send_response__init(m)
-        if !self.providerMessageId.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageId) }
+        if !self.providerMessageID.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageID) }
         if !self.carrierStatus.isEmpty { m.pointee.carrier_status = arena.cString(self.carrierStatus) }
         m.pointee.segments = self.segments
         m.pointee.duplicate = (self.duplicate ? 1 : 0)
@@ -1857,7 +1857,7 @@ extension Carrier_SendResponse {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.providerMessageId.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageId))) }
+        if !(self.providerMessageID.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageID))) }
         if !(self.carrierStatus.isEmpty) { o.append(("carrierStatus", .string(self.carrierStatus))) }
         if !(self.segments == 0) { o.append(("segments", ProtoJSON.int32(self.segments))) }
         if !(!self.duplicate) { o.append(("duplicate", .bool(self.duplicate))) }
@@ -1870,7 +1870,7 @@ extension Carrier_SendResponse {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "providerMessageId", "provider_message_id": self.providerMessageId = try ProtoJSON.string(value, field: "providerMessageId")
+            case "providerMessageId", "provider_message_id": self.providerMessageID = try ProtoJSON.string(value, field: "providerMessageId")
             case "carrierStatus", "carrier_status": self.carrierStatus = try ProtoJSON.string(value, field: "carrierStatus")
             case "segments": self.segments = try ProtoJSON.uint32(value, field: "segments")
             case "duplicate": self.duplicate = try ProtoJSON.bool(value, field: "duplicate")
@@ -1952,7 +1952,7 @@ extension Carrier_QueryStatusResponse {
         self.init()
         let c = p.pointee
         self.found = (c.found != 0)
-        self.providerMessageId = ProtoC.string(c.provider_message_id)
+        self.providerMessageID = ProtoC.string(c.provider_message_id)
         self.state = Carrier_DeliveryState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
         self.carrierStatus = ProtoC.string(c.carrier_status)
         self.errorCode = ProtoC.string(c.error_code)
@@ -1962,7 +1962,7 @@ extension Carrier_QueryStatusResponse {
         let m = arena.allocate(Ctower__Carrier__V1__QueryStatusResponse.self)
         ctower__carrier__v1__query_status_response__init(m)
         m.pointee.found = (self.found ? 1 : 0)
-        if !self.providerMessageId.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageId) }
+        if !self.providerMessageID.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageID) }
         m.pointee.state = Ctower__Carrier__V1__DeliveryState(rawValue: .init(truncatingIfNeeded: self.state.rawValue))
         if !self.carrierStatus.isEmpty { m.pointee.carrier_status = arena.cString(self.carrierStatus) }
         if !self.errorCode.isEmpty { m.pointee.error_code = arena.cString(self.errorCode) }
@@ -1972,7 +1972,7 @@ extension Carrier_QueryStatusResponse {
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
         if !(!self.found) { o.append(("found", .bool(self.found))) }
-        if !(self.providerMessageId.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageId))) }
+        if !(self.providerMessageID.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageID))) }
         if !(self.state.rawValue == 0) { o.append(("state", self.state.jsonValue)) }
         if !(self.carrierStatus.isEmpty) { o.append(("carrierStatus", .string(self.carrierStatus))) }
         if !(self.errorCode.isEmpty) { o.append(("errorCode", .string(self.errorCode))) }
@@ -1986,7 +1986,7 @@ extension Carrier_QueryStatusResponse {
             if case .null = value { continue }
             switch key {
             case "found": self.found = try ProtoJSON.bool(value, field: "found")
-            case "providerMessageId", "provider_message_id": self.providerMessageId = try ProtoJSON.string(value, field: "providerMessageId")
+            case "providerMessageId", "provider_message_id": self.providerMessageID = try ProtoJSON.string(value, field: "providerMessageId")
             case "state": self.state = try Carrier_DeliveryState(jsonValue: value, field: "state")
             case "carrierStatus", "carrier_status": self.carrierStatus = try ProtoJSON.string(value, field: "carrierStatus")
             case "errorCode", "error_code": self.errorCode = try ProtoJSON.string(value, field: "errorCode")
@@ -2347,24 +2347,24 @@ extension Carrier_PurchaseNumberRequest {
         self.init()
         let c = p.pointee
         self.phoneNumber = ProtoC.string(c.phone_number)
-        self.smsWebhookUrl = ProtoC.string(c.sms_webhook_url)
-        self.statusCallbackUrl = ProtoC.string(c.status_callback_url)
+        self.smsWebhookURL = ProtoC.string(c.sms_webhook_url)
+        self.statusCallbackURL = ProtoC.string(c.status_callback_url)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__PurchaseNumberRequest> {
         let m = arena.allocate(Ctower__Carrier__V1__PurchaseNumberRequest.self)
         ctower__carrier__v1__purchase_number_request__init(m)
         if !self.phoneNumber.isEmpty { m.pointee.phone_number = arena.cString(self.phoneNumber) }
-        if !self.smsWebhookUrl.isEmpty { m.pointee.sms_webhook_url = arena.cString(self.smsWebhookUrl) }
-        if !self.statusCallbackUrl.isEmpty { m.pointee.status_callback_url = arena.cString(self.statusCallbackUrl) }
+        if !self.smsWebhookURL.isEmpty { m.pointee.sms_webhook_url = arena.cString(self.smsWebhookURL) }
+        if !self.statusCallbackURL.isEmpty { m.pointee.status_callback_url = arena.cString(self.statusCallbackURL) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
         if !(self.phoneNumber.isEmpty) { o.append(("phoneNumber", .string(self.phoneNumber))) }
-        if !(self.smsWebhookUrl.isEmpty) { o.append(("smsWebhookUrl", .string(self.smsWebhookUrl))) }
-        if !(self.statusCallbackUrl.isEmpty) { o.append(("statusCallbackUrl", .string(self.statusCallbackUrl))) }
+        if !(self.smsWebhookURL.isEmpty) { o.append(("smsWebhookUrl", .string(self.smsWebhookURL))) }
+        if !(self.statusCallbackURL.isEmpty) { o.append(("statusCallbackUrl", .string(self.statusCallbackURL))) }
         return .object(o)
     }
 
@@ -2375,8 +2375,8 @@ extension Carrier_PurchaseNumberRequest {
             if case .null = value { continue }
             switch key {
             case "phoneNumber", "phone_number": self.phoneNumber = try ProtoJSON.string(value, field: "phoneNumber")
-            case "smsWebhookUrl", "sms_webhook_url": self.smsWebhookUrl = try ProtoJSON.string(value, field: "smsWebhookUrl")
-            case "statusCallbackUrl", "status_callback_url": self.statusCallbackUrl = try ProtoJSON.string(value, field: "statusCallbackUrl")
+            case "smsWebhookUrl", "sms_webhook_url": self.smsWebhookURL = try ProtoJSON.string(value, field: "smsWebhookUrl")
+            case "statusCallbackUrl", "status_callback_url": self.statusCallbackURL = try ProtoJSON.string(value, field: "statusCallbackUrl")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -2398,21 +2398,21 @@ extension Carrier_PurchaseNumberResponse {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__PurchaseNumberResponse>) {
         self.init()
         let c = p.pointee
-        self.providerNumberId = ProtoC.string(c.provider_number_id)
+        self.providerNumberID = ProtoC.string(c.provider_number_id)
         self.phoneNumber = ProtoC.string(c.phone_number)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__PurchaseNumberResponse> {
         let m = arena.allocate(Ctower__Carrier__V1__PurchaseNumberResponse.self)
         ctower__carrier__v1__purchase_number_response__init(m)
-        if !self.providerNumberId.isEmpty { m.pointee.provider_number_id = arena.cString(self.providerNumberId) }
+        if !self.providerNumberID.isEmpty { m.pointee.provider_number_id = arena.cString(self.providerNumberID) }
         if !self.phoneNumber.isEmpty { m.pointee.phone_number = arena.cString(self.phoneNumber) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.providerNumberId.isEmpty) { o.append(("providerNumberId", .string(self.providerNumberId))) }
+        if !(self.providerNumberID.isEmpty) { o.append(("providerNumberId", .string(self.providerNumberID))) }
         if !(self.phoneNumber.isEmpty) { o.append(("phoneNumber", .string(self.phoneNumber))) }
         return .object(o)
     }
@@ -2423,7 +2423,7 @@ extension Carrier_PurchaseNumberResponse {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "providerNumberId", "provider_number_id": self.providerNumberId = try ProtoJSON.string(value, field: "providerNumberId")
+            case "providerNumberId", "provider_number_id": self.providerNumberID = try ProtoJSON.string(value, field: "providerNumberId")
             case "phoneNumber", "phone_number": self.phoneNumber = try ProtoJSON.string(value, field: "phoneNumber")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
@@ -2446,21 +2446,21 @@ extension Carrier_ReleaseNumberRequest {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__ReleaseNumberRequest>) {
         self.init()
         let c = p.pointee
-        self.providerNumberId = ProtoC.string(c.provider_number_id)
+        self.providerNumberID = ProtoC.string(c.provider_number_id)
         self.phoneNumber = ProtoC.string(c.phone_number)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__ReleaseNumberRequest> {
         let m = arena.allocate(Ctower__Carrier__V1__ReleaseNumberRequest.self)
         ctower__carrier__v1__release_number_request__init(m)
-        if !self.providerNumberId.isEmpty { m.pointee.provider_number_id = arena.cString(self.providerNumberId) }
+        if !self.providerNumberID.isEmpty { m.pointee.provider_number_id = arena.cString(self.providerNumberID) }
         if !self.phoneNumber.isEmpty { m.pointee.phone_number = arena.cString(self.phoneNumber) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.providerNumberId.isEmpty) { o.append(("providerNumberId", .string(self.providerNumberId))) }
+        if !(self.providerNumberID.isEmpty) { o.append(("providerNumberId", .string(self.providerNumberID))) }
         if !(self.phoneNumber.isEmpty) { o.append(("phoneNumber", .string(self.phoneNumber))) }
         return .object(o)
     }
@@ -2471,7 +2471,7 @@ extension Carrier_ReleaseNumberRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "providerNumberId", "provider_number_id": self.providerNumberId = try ProtoJSON.string(value, field: "providerNumberId")
+            case "providerNumberId", "provider_number_id": self.providerNumberID = try ProtoJSON.string(value, field: "providerNumberId")
             case "phoneNumber", "phone_number": self.phoneNumber = try ProtoJSON.string(value, field: "phoneNumber")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
@@ -2793,7 +2793,7 @@ extension Carrier_Event {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__Event>) {
         self.init()
         let c = p.pointee
-        self.connectionId = ProtoC.string(c.connection_id)
+        self.connectionID = ProtoC.string(c.connection_id)
         switch c.kind_case.rawValue {
         case 2: self.kind = .deliveryStatus(Carrier_DeliveryStatus(_c: c.delivery_status!))
         case 3: self.kind = .inboundMessage(Carrier_InboundMessage(_c: c.inbound_message!))
@@ -2805,7 +2805,7 @@ extension Carrier_Event {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__Event> {
         let m = arena.allocate(Ctower__Carrier__V1__Event.self)
         ctower__carrier__v1__event__init(m)
-        if !self.connectionId.isEmpty { m.pointee.connection_id = arena.cString(self.connectionId) }
+        if !self.connectionID.isEmpty { m.pointee.connection_id = arena.cString(self.connectionID) }
         switch self.kind {
         case .deliveryStatus(let v):
             m.pointee.kind_case = .init(rawValue: 2)
@@ -2823,7 +2823,7 @@ extension Carrier_Event {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.connectionId.isEmpty) { o.append(("connectionId", .string(self.connectionId))) }
+        if !(self.connectionID.isEmpty) { o.append(("connectionId", .string(self.connectionID))) }
         switch self.kind {
         case .deliveryStatus(let v): o.append(("deliveryStatus", v.jsonValue()))
         case .inboundMessage(let v): o.append(("inboundMessage", v.jsonValue()))
@@ -2839,7 +2839,7 @@ extension Carrier_Event {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "connectionId", "connection_id": self.connectionId = try ProtoJSON.string(value, field: "connectionId")
+            case "connectionId", "connection_id": self.connectionID = try ProtoJSON.string(value, field: "connectionId")
             case "deliveryStatus", "delivery_status":
                 if self.kind != nil { throw ProtoDecodingError(message: "ctower.carrier.v1.Event: more than one member of oneof kind is set") }
                 self.kind = .deliveryStatus(try Carrier_DeliveryStatus(jsonValue: value))
@@ -2901,8 +2901,8 @@ extension Carrier_DeliveryStatus {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__DeliveryStatus>) {
         self.init()
         let c = p.pointee
-        self.carrierEventId = ProtoC.string(c.carrier_event_id)
-        self.providerMessageId = ProtoC.string(c.provider_message_id)
+        self.carrierEventID = ProtoC.string(c.carrier_event_id)
+        self.providerMessageID = ProtoC.string(c.provider_message_id)
         self.idempotencyKey = ProtoC.string(c.idempotency_key)
         self.state = Carrier_DeliveryState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
         self.carrierStatus = ProtoC.string(c.carrier_status)
@@ -2916,8 +2916,8 @@ extension Carrier_DeliveryStatus {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__DeliveryStatus> {
         let m = arena.allocate(Ctower__Carrier__V1__DeliveryStatus.self)
         ctower__carrier__v1__delivery_status__init(m)
-        if !self.carrierEventId.isEmpty { m.pointee.carrier_event_id = arena.cString(self.carrierEventId) }
-        if !self.providerMessageId.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageId) }
+        if !self.carrierEventID.isEmpty { m.pointee.carrier_event_id = arena.cString(self.carrierEventID) }
+        if !self.providerMessageID.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageID) }
         if !self.idempotencyKey.isEmpty { m.pointee.idempotency_key = arena.cString(self.idempotencyKey) }
         m.pointee.state = Ctower__Carrier__V1__DeliveryState(rawValue: .init(truncatingIfNeeded: self.state.rawValue))
         if !self.carrierStatus.isEmpty { m.pointee.carrier_status = arena.cString(self.carrierStatus) }
@@ -2931,8 +2931,8 @@ extension Carrier_DeliveryStatus {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.carrierEventId.isEmpty) { o.append(("carrierEventId", .string(self.carrierEventId))) }
-        if !(self.providerMessageId.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageId))) }
+        if !(self.carrierEventID.isEmpty) { o.append(("carrierEventId", .string(self.carrierEventID))) }
+        if !(self.providerMessageID.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageID))) }
         if !(self.idempotencyKey.isEmpty) { o.append(("idempotencyKey", .string(self.idempotencyKey))) }
         if !(self.state.rawValue == 0) { o.append(("state", self.state.jsonValue)) }
         if !(self.carrierStatus.isEmpty) { o.append(("carrierStatus", .string(self.carrierStatus))) }
@@ -2950,8 +2950,8 @@ extension Carrier_DeliveryStatus {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "carrierEventId", "carrier_event_id": self.carrierEventId = try ProtoJSON.string(value, field: "carrierEventId")
-            case "providerMessageId", "provider_message_id": self.providerMessageId = try ProtoJSON.string(value, field: "providerMessageId")
+            case "carrierEventId", "carrier_event_id": self.carrierEventID = try ProtoJSON.string(value, field: "carrierEventId")
+            case "providerMessageId", "provider_message_id": self.providerMessageID = try ProtoJSON.string(value, field: "providerMessageId")
             case "idempotencyKey", "idempotency_key": self.idempotencyKey = try ProtoJSON.string(value, field: "idempotencyKey")
             case "state": self.state = try Carrier_DeliveryState(jsonValue: value, field: "state")
             case "carrierStatus", "carrier_status": self.carrierStatus = try ProtoJSON.string(value, field: "carrierStatus")
@@ -2981,8 +2981,8 @@ extension Carrier_InboundMessage {
     package init(_c p: UnsafePointer<Ctower__Carrier__V1__InboundMessage>) {
         self.init()
         let c = p.pointee
-        self.carrierEventId = ProtoC.string(c.carrier_event_id)
-        self.providerMessageId = ProtoC.string(c.provider_message_id)
+        self.carrierEventID = ProtoC.string(c.carrier_event_id)
+        self.providerMessageID = ProtoC.string(c.provider_message_id)
         self.from = ProtoC.string(c.from)
         self.to = ProtoC.string(c.to)
         self.body = ProtoC.string(c.body)
@@ -2993,8 +2993,8 @@ extension Carrier_InboundMessage {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__InboundMessage> {
         let m = arena.allocate(Ctower__Carrier__V1__InboundMessage.self)
         ctower__carrier__v1__inbound_message__init(m)
-        if !self.carrierEventId.isEmpty { m.pointee.carrier_event_id = arena.cString(self.carrierEventId) }
-        if !self.providerMessageId.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageId) }
+        if !self.carrierEventID.isEmpty { m.pointee.carrier_event_id = arena.cString(self.carrierEventID) }
+        if !self.providerMessageID.isEmpty { m.pointee.provider_message_id = arena.cString(self.providerMessageID) }
         if !self.from.isEmpty { m.pointee.from = arena.cString(self.from) }
         if !self.to.isEmpty { m.pointee.to = arena.cString(self.to) }
         if !self.body.isEmpty { m.pointee.body = arena.cString(self.body) }
@@ -3006,8 +3006,8 @@ extension Carrier_InboundMessage {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.carrierEventId.isEmpty) { o.append(("carrierEventId", .string(self.carrierEventId))) }
-        if !(self.providerMessageId.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageId))) }
+        if !(self.carrierEventID.isEmpty) { o.append(("carrierEventId", .string(self.carrierEventID))) }
+        if !(self.providerMessageID.isEmpty) { o.append(("providerMessageId", .string(self.providerMessageID))) }
         if !(self.from.isEmpty) { o.append(("from", .string(self.from))) }
         if !(self.to.isEmpty) { o.append(("to", .string(self.to))) }
         if !(self.body.isEmpty) { o.append(("body", .string(self.body))) }
@@ -3022,8 +3022,8 @@ extension Carrier_InboundMessage {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "carrierEventId", "carrier_event_id": self.carrierEventId = try ProtoJSON.string(value, field: "carrierEventId")
-            case "providerMessageId", "provider_message_id": self.providerMessageId = try ProtoJSON.string(value, field: "providerMessageId")
+            case "carrierEventId", "carrier_event_id": self.carrierEventID = try ProtoJSON.string(value, field: "carrierEventId")
+            case "providerMessageId", "provider_message_id": self.providerMessageID = try ProtoJSON.string(value, field: "providerMessageId")
             case "from": self.from = try ProtoJSON.string(value, field: "from")
             case "to": self.to = try ProtoJSON.string(value, field: "to")
             case "body": self.body = try ProtoJSON.string(value, field: "body")

@@ -28,7 +28,7 @@ public struct Session: ProtoMessage {
     public var refreshTokenExpireTime: Google_Protobuf_Timestamp? = nil
     public var user: User? = nil
     /// The org the session signs into.
-    public var orgId: String = ""
+    public var orgID: String = ""
 
     public init() {}
 }
@@ -65,7 +65,7 @@ public struct EnrollTotpResponse: ProtoMessage {
     /// Base32 secret to type into an authenticator app.
     public var secret: String = ""
     /// otpauth:// URI to show as a QR code.
-    public var provisioningUri: String = ""
+    public var provisioningURI: String = ""
 
     public init() {}
 }
@@ -140,7 +140,7 @@ public struct ListApiKeysResponse: ProtoMessage {
 public struct RevokeApiKeyRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.RevokeApiKeyRequest"
 
-    public var apiKeyId: String = ""
+    public var apiKeyID: String = ""
 
     public init() {}
 }
@@ -153,7 +153,7 @@ public struct WhoAmIResponse: ProtoMessage {
     /// Set when the caller is an API key.
     public var apiKey: ApiKey? = nil
     /// The org the request acted in (after `x-ctower-org`).
-    public var orgId: String = ""
+    public var orgID: String = ""
     public var role: Role = .unspecified
 
     public init() {}
@@ -288,7 +288,7 @@ extension Session {
         self.refreshToken = ProtoC.string(c.refresh_token)
         if let v = c.refresh_token_expire_time { self.refreshTokenExpireTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.user { self.user = User(_c: v) }
-        self.orgId = ProtoC.string(c.org_id)
+        self.orgID = ProtoC.string(c.org_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__Session> {
@@ -299,7 +299,7 @@ extension Session {
         if !self.refreshToken.isEmpty { m.pointee.refresh_token = arena.cString(self.refreshToken) }
         if let v = self.refreshTokenExpireTime { m.pointee.refresh_token_expire_time = v._toC(arena) }
         if let v = self.user { m.pointee.user = v._toC(arena) }
-        if !self.orgId.isEmpty { m.pointee.org_id = arena.cString(self.orgId) }
+        if !self.orgID.isEmpty { m.pointee.org_id = arena.cString(self.orgID) }
         return m
     }
 
@@ -310,7 +310,7 @@ extension Session {
         if !(self.refreshToken.isEmpty) { o.append(("refreshToken", .string(self.refreshToken))) }
         if let v = self.refreshTokenExpireTime { o.append(("refreshTokenExpireTime", v.jsonValue())) }
         if let v = self.user { o.append(("user", v.jsonValue())) }
-        if !(self.orgId.isEmpty) { o.append(("orgId", .string(self.orgId))) }
+        if !(self.orgID.isEmpty) { o.append(("orgId", .string(self.orgID))) }
         return .object(o)
     }
 
@@ -325,7 +325,7 @@ extension Session {
             case "refreshToken", "refresh_token": self.refreshToken = try ProtoJSON.string(value, field: "refreshToken")
             case "refreshTokenExpireTime", "refresh_token_expire_time": self.refreshTokenExpireTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "user": self.user = try User(jsonValue: value)
-            case "orgId", "org_id": self.orgId = try ProtoJSON.string(value, field: "orgId")
+            case "orgId", "org_id": self.orgID = try ProtoJSON.string(value, field: "orgId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -484,21 +484,21 @@ extension EnrollTotpResponse {
         self.init()
         let c = p.pointee
         self.secret = ProtoC.string(c.secret)
-        self.provisioningUri = ProtoC.string(c.provisioning_uri)
+        self.provisioningURI = ProtoC.string(c.provisioning_uri)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__EnrollTotpResponse> {
         let m = arena.allocate(Ctower__V1__EnrollTotpResponse.self)
         ctower__v1__enroll_totp_response__init(m)
         if !self.secret.isEmpty { m.pointee.secret = arena.cString(self.secret) }
-        if !self.provisioningUri.isEmpty { m.pointee.provisioning_uri = arena.cString(self.provisioningUri) }
+        if !self.provisioningURI.isEmpty { m.pointee.provisioning_uri = arena.cString(self.provisioningURI) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
         if !(self.secret.isEmpty) { o.append(("secret", .string(self.secret))) }
-        if !(self.provisioningUri.isEmpty) { o.append(("provisioningUri", .string(self.provisioningUri))) }
+        if !(self.provisioningURI.isEmpty) { o.append(("provisioningUri", .string(self.provisioningURI))) }
         return .object(o)
     }
 
@@ -509,7 +509,7 @@ extension EnrollTotpResponse {
             if case .null = value { continue }
             switch key {
             case "secret": self.secret = try ProtoJSON.string(value, field: "secret")
-            case "provisioningUri", "provisioning_uri": self.provisioningUri = try ProtoJSON.string(value, field: "provisioningUri")
+            case "provisioningUri", "provisioning_uri": self.provisioningURI = try ProtoJSON.string(value, field: "provisioningUri")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -854,19 +854,19 @@ extension RevokeApiKeyRequest {
     package init(_c p: UnsafePointer<Ctower__V1__RevokeApiKeyRequest>) {
         self.init()
         let c = p.pointee
-        self.apiKeyId = ProtoC.string(c.api_key_id)
+        self.apiKeyID = ProtoC.string(c.api_key_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__RevokeApiKeyRequest> {
         let m = arena.allocate(Ctower__V1__RevokeApiKeyRequest.self)
         ctower__v1__revoke_api_key_request__init(m)
-        if !self.apiKeyId.isEmpty { m.pointee.api_key_id = arena.cString(self.apiKeyId) }
+        if !self.apiKeyID.isEmpty { m.pointee.api_key_id = arena.cString(self.apiKeyID) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.apiKeyId.isEmpty) { o.append(("apiKeyId", .string(self.apiKeyId))) }
+        if !(self.apiKeyID.isEmpty) { o.append(("apiKeyId", .string(self.apiKeyID))) }
         return .object(o)
     }
 
@@ -876,7 +876,7 @@ extension RevokeApiKeyRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "apiKeyId", "api_key_id": self.apiKeyId = try ProtoJSON.string(value, field: "apiKeyId")
+            case "apiKeyId", "api_key_id": self.apiKeyID = try ProtoJSON.string(value, field: "apiKeyId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -900,7 +900,7 @@ extension WhoAmIResponse {
         let c = p.pointee
         if let v = c.user { self.user = User(_c: v) }
         if let v = c.api_key { self.apiKey = ApiKey(_c: v) }
-        self.orgId = ProtoC.string(c.org_id)
+        self.orgID = ProtoC.string(c.org_id)
         self.role = Role(rawValue: Int32(truncatingIfNeeded: c.role.rawValue))
     }
 
@@ -909,7 +909,7 @@ extension WhoAmIResponse {
         ctower__v1__who_am_iresponse__init(m)
         if let v = self.user { m.pointee.user = v._toC(arena) }
         if let v = self.apiKey { m.pointee.api_key = v._toC(arena) }
-        if !self.orgId.isEmpty { m.pointee.org_id = arena.cString(self.orgId) }
+        if !self.orgID.isEmpty { m.pointee.org_id = arena.cString(self.orgID) }
         m.pointee.role = Ctower__V1__Role(rawValue: .init(truncatingIfNeeded: self.role.rawValue))
         return m
     }
@@ -918,7 +918,7 @@ extension WhoAmIResponse {
         var o: [(String, JSONValue)] = []
         if let v = self.user { o.append(("user", v.jsonValue())) }
         if let v = self.apiKey { o.append(("apiKey", v.jsonValue())) }
-        if !(self.orgId.isEmpty) { o.append(("orgId", .string(self.orgId))) }
+        if !(self.orgID.isEmpty) { o.append(("orgId", .string(self.orgID))) }
         if !(self.role.rawValue == 0) { o.append(("role", self.role.jsonValue)) }
         return .object(o)
     }
@@ -931,7 +931,7 @@ extension WhoAmIResponse {
             switch key {
             case "user": self.user = try User(jsonValue: value)
             case "apiKey", "api_key": self.apiKey = try ApiKey(jsonValue: value)
-            case "orgId", "org_id": self.orgId = try ProtoJSON.string(value, field: "orgId")
+            case "orgId", "org_id": self.orgID = try ProtoJSON.string(value, field: "orgId")
             case "role": self.role = try Role(jsonValue: value, field: "role")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }

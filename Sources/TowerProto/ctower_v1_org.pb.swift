@@ -48,7 +48,7 @@ public struct Org: ProtoMessage {
     public var name: String = ""
     public var kind: OrgKind = .unspecified
     /// The agency of a client org; empty otherwise.
-    public var parentOrgId: String = ""
+    public var parentOrgID: String = ""
     public var settings: OrgSettings? = nil
     public var createTime: Google_Protobuf_Timestamp? = nil
     public var updateTime: Google_Protobuf_Timestamp? = nil
@@ -60,7 +60,7 @@ public struct GetOrgRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.GetOrgRequest"
 
     /// The org to read: the caller's org, or one of its client orgs. Empty means the caller's org.
-    public var orgId: String = ""
+    public var orgID: String = ""
 
     public init() {}
 }
@@ -69,7 +69,7 @@ public struct UpdateOrgSettingsRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.UpdateOrgSettingsRequest"
 
     /// Empty means the caller's org.
-    public var orgId: String = ""
+    public var orgID: String = ""
     public var settings: OrgSettings? = nil
     /// Which settings to change, e.g. "brand_name,quiet_hours". Required: a field not named keeps its value.
     public var updateMask: Google_Protobuf_FieldMask? = nil
@@ -84,7 +84,7 @@ public struct CreateClientOrgRequest: ProtoMessage {
     /// Settings for the new org; unset fields take the agency's values.
     public var settings: OrgSettings? = nil
     /// Makes retries safe: a second request with the same key returns the org the first created.
-    public var requestId: String = ""
+    public var requestID: String = ""
 
     public init() {}
 }
@@ -300,7 +300,7 @@ extension Org {
         self.id = ProtoC.string(c.id)
         self.name = ProtoC.string(c.name)
         self.kind = OrgKind(rawValue: Int32(truncatingIfNeeded: c.kind.rawValue))
-        self.parentOrgId = ProtoC.string(c.parent_org_id)
+        self.parentOrgID = ProtoC.string(c.parent_org_id)
         if let v = c.settings { self.settings = OrgSettings(_c: v) }
         if let v = c.create_time { self.createTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.update_time { self.updateTime = Google_Protobuf_Timestamp(_c: v) }
@@ -312,7 +312,7 @@ extension Org {
         if !self.id.isEmpty { m.pointee.id = arena.cString(self.id) }
         if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
         m.pointee.kind = Ctower__V1__OrgKind(rawValue: .init(truncatingIfNeeded: self.kind.rawValue))
-        if !self.parentOrgId.isEmpty { m.pointee.parent_org_id = arena.cString(self.parentOrgId) }
+        if !self.parentOrgID.isEmpty { m.pointee.parent_org_id = arena.cString(self.parentOrgID) }
         if let v = self.settings { m.pointee.settings = v._toC(arena) }
         if let v = self.createTime { m.pointee.create_time = v._toC(arena) }
         if let v = self.updateTime { m.pointee.update_time = v._toC(arena) }
@@ -324,7 +324,7 @@ extension Org {
         if !(self.id.isEmpty) { o.append(("id", .string(self.id))) }
         if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
         if !(self.kind.rawValue == 0) { o.append(("kind", self.kind.jsonValue)) }
-        if !(self.parentOrgId.isEmpty) { o.append(("parentOrgId", .string(self.parentOrgId))) }
+        if !(self.parentOrgID.isEmpty) { o.append(("parentOrgId", .string(self.parentOrgID))) }
         if let v = self.settings { o.append(("settings", v.jsonValue())) }
         if let v = self.createTime { o.append(("createTime", v.jsonValue())) }
         if let v = self.updateTime { o.append(("updateTime", v.jsonValue())) }
@@ -340,7 +340,7 @@ extension Org {
             case "id": self.id = try ProtoJSON.string(value, field: "id")
             case "name": self.name = try ProtoJSON.string(value, field: "name")
             case "kind": self.kind = try OrgKind(jsonValue: value, field: "kind")
-            case "parentOrgId", "parent_org_id": self.parentOrgId = try ProtoJSON.string(value, field: "parentOrgId")
+            case "parentOrgId", "parent_org_id": self.parentOrgID = try ProtoJSON.string(value, field: "parentOrgId")
             case "settings": self.settings = try OrgSettings(jsonValue: value)
             case "createTime", "create_time": self.createTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "updateTime", "update_time": self.updateTime = try Google_Protobuf_Timestamp(jsonValue: value)
@@ -365,19 +365,19 @@ extension GetOrgRequest {
     package init(_c p: UnsafePointer<Ctower__V1__GetOrgRequest>) {
         self.init()
         let c = p.pointee
-        self.orgId = ProtoC.string(c.org_id)
+        self.orgID = ProtoC.string(c.org_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__GetOrgRequest> {
         let m = arena.allocate(Ctower__V1__GetOrgRequest.self)
         ctower__v1__get_org_request__init(m)
-        if !self.orgId.isEmpty { m.pointee.org_id = arena.cString(self.orgId) }
+        if !self.orgID.isEmpty { m.pointee.org_id = arena.cString(self.orgID) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.orgId.isEmpty) { o.append(("orgId", .string(self.orgId))) }
+        if !(self.orgID.isEmpty) { o.append(("orgId", .string(self.orgID))) }
         return .object(o)
     }
 
@@ -387,7 +387,7 @@ extension GetOrgRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "orgId", "org_id": self.orgId = try ProtoJSON.string(value, field: "orgId")
+            case "orgId", "org_id": self.orgID = try ProtoJSON.string(value, field: "orgId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -409,7 +409,7 @@ extension UpdateOrgSettingsRequest {
     package init(_c p: UnsafePointer<Ctower__V1__UpdateOrgSettingsRequest>) {
         self.init()
         let c = p.pointee
-        self.orgId = ProtoC.string(c.org_id)
+        self.orgID = ProtoC.string(c.org_id)
         if let v = c.settings { self.settings = OrgSettings(_c: v) }
         if let v = c.update_mask { self.updateMask = Google_Protobuf_FieldMask(_c: v) }
     }
@@ -417,7 +417,7 @@ extension UpdateOrgSettingsRequest {
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__UpdateOrgSettingsRequest> {
         let m = arena.allocate(Ctower__V1__UpdateOrgSettingsRequest.self)
         ctower__v1__update_org_settings_request__init(m)
-        if !self.orgId.isEmpty { m.pointee.org_id = arena.cString(self.orgId) }
+        if !self.orgID.isEmpty { m.pointee.org_id = arena.cString(self.orgID) }
         if let v = self.settings { m.pointee.settings = v._toC(arena) }
         if let v = self.updateMask { m.pointee.update_mask = v._toC(arena) }
         return m
@@ -425,7 +425,7 @@ extension UpdateOrgSettingsRequest {
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.orgId.isEmpty) { o.append(("orgId", .string(self.orgId))) }
+        if !(self.orgID.isEmpty) { o.append(("orgId", .string(self.orgID))) }
         if let v = self.settings { o.append(("settings", v.jsonValue())) }
         if let v = self.updateMask { o.append(("updateMask", v.jsonValue())) }
         return .object(o)
@@ -437,7 +437,7 @@ extension UpdateOrgSettingsRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "orgId", "org_id": self.orgId = try ProtoJSON.string(value, field: "orgId")
+            case "orgId", "org_id": self.orgID = try ProtoJSON.string(value, field: "orgId")
             case "settings": self.settings = try OrgSettings(jsonValue: value)
             case "updateMask", "update_mask": self.updateMask = try Google_Protobuf_FieldMask(jsonValue: value)
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
@@ -463,7 +463,7 @@ extension CreateClientOrgRequest {
         let c = p.pointee
         self.name = ProtoC.string(c.name)
         if let v = c.settings { self.settings = OrgSettings(_c: v) }
-        self.requestId = ProtoC.string(c.request_id)
+        self.requestID = ProtoC.string(c.request_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateClientOrgRequest> {
@@ -471,7 +471,7 @@ extension CreateClientOrgRequest {
         ctower__v1__create_client_org_request__init(m)
         if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
         if let v = self.settings { m.pointee.settings = v._toC(arena) }
-        if !self.requestId.isEmpty { m.pointee.request_id = arena.cString(self.requestId) }
+        if !self.requestID.isEmpty { m.pointee.request_id = arena.cString(self.requestID) }
         return m
     }
 
@@ -479,7 +479,7 @@ extension CreateClientOrgRequest {
         var o: [(String, JSONValue)] = []
         if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
         if let v = self.settings { o.append(("settings", v.jsonValue())) }
-        if !(self.requestId.isEmpty) { o.append(("requestId", .string(self.requestId))) }
+        if !(self.requestID.isEmpty) { o.append(("requestId", .string(self.requestID))) }
         return .object(o)
     }
 
@@ -491,7 +491,7 @@ extension CreateClientOrgRequest {
             switch key {
             case "name": self.name = try ProtoJSON.string(value, field: "name")
             case "settings": self.settings = try OrgSettings(jsonValue: value)
-            case "requestId", "request_id": self.requestId = try ProtoJSON.string(value, field: "requestId")
+            case "requestId", "request_id": self.requestID = try ProtoJSON.string(value, field: "requestId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

@@ -47,7 +47,7 @@ public struct CreateUserResponse: ProtoMessage {
 public struct GetUserRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.GetUserRequest"
 
-    public var userId: String = ""
+    public var userID: String = ""
 
     public init() {}
 }
@@ -74,7 +74,7 @@ public struct ListUsersResponse: ProtoMessage {
 public struct UpdateUserRoleRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.UpdateUserRoleRequest"
 
-    public var userId: String = ""
+    public var userID: String = ""
     public var role: Role = .unspecified
 
     public init() {}
@@ -83,7 +83,7 @@ public struct UpdateUserRoleRequest: ProtoMessage {
 public struct DeactivateUserRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.DeactivateUserRequest"
 
-    public var userId: String = ""
+    public var userID: String = ""
 
     public init() {}
 }
@@ -397,19 +397,19 @@ extension GetUserRequest {
     package init(_c p: UnsafePointer<Ctower__V1__GetUserRequest>) {
         self.init()
         let c = p.pointee
-        self.userId = ProtoC.string(c.user_id)
+        self.userID = ProtoC.string(c.user_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__GetUserRequest> {
         let m = arena.allocate(Ctower__V1__GetUserRequest.self)
         ctower__v1__get_user_request__init(m)
-        if !self.userId.isEmpty { m.pointee.user_id = arena.cString(self.userId) }
+        if !self.userID.isEmpty { m.pointee.user_id = arena.cString(self.userID) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.userId.isEmpty) { o.append(("userId", .string(self.userId))) }
+        if !(self.userID.isEmpty) { o.append(("userId", .string(self.userID))) }
         return .object(o)
     }
 
@@ -419,7 +419,7 @@ extension GetUserRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "userId", "user_id": self.userId = try ProtoJSON.string(value, field: "userId")
+            case "userId", "user_id": self.userID = try ProtoJSON.string(value, field: "userId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -538,21 +538,21 @@ extension UpdateUserRoleRequest {
     package init(_c p: UnsafePointer<Ctower__V1__UpdateUserRoleRequest>) {
         self.init()
         let c = p.pointee
-        self.userId = ProtoC.string(c.user_id)
+        self.userID = ProtoC.string(c.user_id)
         self.role = Role(rawValue: Int32(truncatingIfNeeded: c.role.rawValue))
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__UpdateUserRoleRequest> {
         let m = arena.allocate(Ctower__V1__UpdateUserRoleRequest.self)
         ctower__v1__update_user_role_request__init(m)
-        if !self.userId.isEmpty { m.pointee.user_id = arena.cString(self.userId) }
+        if !self.userID.isEmpty { m.pointee.user_id = arena.cString(self.userID) }
         m.pointee.role = Ctower__V1__Role(rawValue: .init(truncatingIfNeeded: self.role.rawValue))
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.userId.isEmpty) { o.append(("userId", .string(self.userId))) }
+        if !(self.userID.isEmpty) { o.append(("userId", .string(self.userID))) }
         if !(self.role.rawValue == 0) { o.append(("role", self.role.jsonValue)) }
         return .object(o)
     }
@@ -563,7 +563,7 @@ extension UpdateUserRoleRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "userId", "user_id": self.userId = try ProtoJSON.string(value, field: "userId")
+            case "userId", "user_id": self.userID = try ProtoJSON.string(value, field: "userId")
             case "role": self.role = try Role(jsonValue: value, field: "role")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
@@ -586,19 +586,19 @@ extension DeactivateUserRequest {
     package init(_c p: UnsafePointer<Ctower__V1__DeactivateUserRequest>) {
         self.init()
         let c = p.pointee
-        self.userId = ProtoC.string(c.user_id)
+        self.userID = ProtoC.string(c.user_id)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__DeactivateUserRequest> {
         let m = arena.allocate(Ctower__V1__DeactivateUserRequest.self)
         ctower__v1__deactivate_user_request__init(m)
-        if !self.userId.isEmpty { m.pointee.user_id = arena.cString(self.userId) }
+        if !self.userID.isEmpty { m.pointee.user_id = arena.cString(self.userID) }
         return m
     }
 
     public func jsonValue() -> JSONValue {
         var o: [(String, JSONValue)] = []
-        if !(self.userId.isEmpty) { o.append(("userId", .string(self.userId))) }
+        if !(self.userID.isEmpty) { o.append(("userId", .string(self.userID))) }
         return .object(o)
     }
 
@@ -608,7 +608,7 @@ extension DeactivateUserRequest {
         for (key, value) in members {
             if case .null = value { continue }
             switch key {
-            case "userId", "user_id": self.userId = try ProtoJSON.string(value, field: "userId")
+            case "userId", "user_id": self.userID = try ProtoJSON.string(value, field: "userId")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

@@ -115,7 +115,7 @@ public struct Google_Protobuf_Any: ProtoMessage {
     ///
     /// Schemes other than `http`, `https` (or the empty scheme) might be
     /// used with implementation specific semantics.
-    public var typeUrl: String = ""
+    public var typeURL: String = ""
     /// Must be a valid serialized protocol buffer of the above specified type.
     public var value: [UInt8] = []
 
@@ -137,26 +137,26 @@ extension Google_Protobuf_Any {
     package init(_c p: UnsafePointer<Google__Protobuf__Any>) {
         self.init()
         let c = p.pointee
-        self.typeUrl = ProtoC.string(c.type_url)
+        self.typeURL = ProtoC.string(c.type_url)
         self.value = ProtoC.bytes(c.value)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Google__Protobuf__Any> {
         let m = arena.allocate(Google__Protobuf__Any.self)
         google__protobuf__any__init(m)
-        if !self.typeUrl.isEmpty { m.pointee.type_url = arena.cString(self.typeUrl) }
+        if !self.typeURL.isEmpty { m.pointee.type_url = arena.cString(self.typeURL) }
         m.pointee.value = arena.binary(self.value)
         return m
     }
 
     public func jsonValue() -> JSONValue {
-        .object([("@type", .string(typeUrl)), ("value", ProtoJSON.bytes(value))])
+        .object([("@type", .string(typeURL)), ("value", ProtoJSON.bytes(value))])
     }
 
     public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
         self.init()
         guard case .object = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
-        typeUrl = try ProtoJSON.string(jsonValue["@type"] ?? .string(""), field: "@type")
+        typeURL = try ProtoJSON.string(jsonValue["@type"] ?? .string(""), field: "@type")
         value = try ProtoJSON.bytes(jsonValue["value"] ?? .string(""), field: "value")
     }
 }

@@ -34,7 +34,7 @@ extension RPCError {
     /// Wraps a message as `google.protobuf.Any` with the conventional type URL.
     public static func pack<M: ProtoMessage>(_ message: M) -> Google_Protobuf_Any {
         var any = Google_Protobuf_Any()
-        any.typeUrl = "type.googleapis.com/" + M.protoMessageName
+        any.typeURL = "type.googleapis.com/" + M.protoMessageName
         any.value = message.protobufBytes()
         return any
     }
@@ -52,7 +52,7 @@ extension RPCError {
     public var fieldViolations: [FieldViolation] {
         guard let details = statusDetails, let status = try? Google_Rpc_Status(protobufBytes: details) else { return [] }
         return status.details
-            .filter { $0.typeUrl.hasSuffix("/" + Google_Rpc_BadRequest.protoMessageName) }
+            .filter { $0.typeURL.hasSuffix("/" + Google_Rpc_BadRequest.protoMessageName) }
             .compactMap { try? Google_Rpc_BadRequest(protobufBytes: $0.value) }
             .flatMap { $0.fieldViolations.map { FieldViolation(field: $0.field, description: $0.description) } }
     }

@@ -134,13 +134,13 @@ struct JSONEmitter {
             // base64 next to its type URL and round-trips losslessly.
             return """
                     public func jsonValue() -> JSONValue {
-                        .object([("@type", .string(typeUrl)), ("value", ProtoJSON.bytes(value))])
+                        .object([("@type", .string(typeURL)), ("value", ProtoJSON.bytes(value))])
                     }
 
                     public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
                         self.init()
                         guard case .object = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
-                        typeUrl = try ProtoJSON.string(jsonValue["@type"] ?? .string(""), field: "@type")
+                        typeURL = try ProtoJSON.string(jsonValue["@type"] ?? .string(""), field: "@type")
                         value = try ProtoJSON.bytes(jsonValue["value"] ?? .string(""), field: "value")
                     }
 

@@ -51,12 +51,14 @@ enum Naming {
         s.split(separator: "_").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
-    /// `response_size` -> `responseSize`; `URL_path` -> `urlPath`.
+    /// `response_size` -> `responseSize`; `URL_path` -> `urlPath`; `org_id` -> `orgID`.
     static func lowerCamel(_ s: String) -> String {
         let parts = s.split(separator: "_").map(String.init).filter { !$0.isEmpty }
         guard let first = parts.first else { return "_" }
         let head = first == first.uppercased() ? first.lowercased() : first.prefix(1).lowercased() + first.dropFirst()
         let tail = parts.dropFirst().map { p -> String in
+            // Swift spells these initialisms in capitals: orgID, statusCallbackURL.
+            if ["id", "url", "uri"].contains(p.lowercased()) { return p.uppercased() }
             let lower = p == p.uppercased() ? p.lowercased() : p
             return lower.prefix(1).uppercased() + lower.dropFirst()
         }

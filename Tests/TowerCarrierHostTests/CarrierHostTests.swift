@@ -47,7 +47,7 @@ struct CarrierHostTests {
         #expect(result.providerMessageID.hasPrefix("MK"))
         #expect(!result.duplicate)
         let event = await TestSupport.firstEvent(in: host) { event in
-            if case .deliveryStatus(let status) = event.kind { return status.providerMessageId == result.providerMessageID }
+            if case .deliveryStatus(let status) = event.kind { return status.providerMessageID == result.providerMessageID }
             return false
         }
         guard case .deliveryStatus(let status)? = event?.kind else {
@@ -62,7 +62,7 @@ struct CarrierHostTests {
         let again = await TestSupport.firstEvent(in: host, within: .milliseconds(2500)) { _ in true }
         #expect(again == nil)
         let status2 = try await host.queryStatus(idempotencyKey: "msg-1", connection: "c1")
-        #expect(status2.found && status2.providerMessageId == result.providerMessageID && status2.state == .delivered)
+        #expect(status2.found && status2.providerMessageID == result.providerMessageID && status2.state == .delivered)
         #expect(TestSupport.ledger(dir + "/ledger").map(\.key) == ["msg-1"])
         await host.shutdown()
     }
