@@ -74,10 +74,27 @@ let package = Package(
         .target(name: "CarrierKit", dependencies: ["TowerProto", "TowerProtoRuntime"], path: "Plugins/CarrierKit"),
         .executableTarget(name: "ctower-carrier-mock", dependencies: ["CarrierKit", "TowerProto"], path: "Plugins/carrier-mock"),
 
+        // libcurl: outbound HTTP (Twilio's REST API, customer webhooks). The only importer of CCurl.
+        .target(name: "TowerHTTPClient", dependencies: ["CCurl"]),
+        .target(
+            name: "TwilioCarrier", dependencies: ["CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto"],
+            path: "Plugins/TwilioCarrier"),
+        .executableTarget(name: "ctower-carrier-twilio", dependencies: ["TwilioCarrier", "CarrierKit"], path: "Plugins/carrier-twilio"),
+        // `ctower carrier test PATH`: the conformance kit any plugin author runs.
+        .target(name: "CarrierConformance", dependencies: ["TowerCarrierHost", "TowerProto", "CarrierKit", logging]),
+
+        // The business domains, one folder each (Identity, Leads, ...): RPC handlers, SQL, pure logic.
+        .target(
+            name: "Tower",
+            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging]),
+
         // The one executable.
         .executableTarget(
             name: "ctower",
-            dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "TowerStore", argumentParser, logging] + nio),
+            dependencies: [
+                "Tower", "TowerRPC", "TowerProto", "TowerStandardServices", "TowerStore", "TowerCrypto", "CarrierConformance",
+                argumentParser, logging,
+            ] + nio),
 
         // proto schema -> TowerProto. Reads a descriptor set with protobuf-c's own descriptor codec.
         .target(name: "CProtoDescriptor", dependencies: ["CProtobufC"]),
@@ -97,6 +114,9 @@ let package = Package(
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
         .testTarget(name: "TowerCryptoTests", dependencies: ["TowerCrypto"]),
+        .testTarget(name: "TwilioCarrierTests", dependencies: ["TwilioCarrier", "TowerCarrierHost", "CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto"]),
+        .testTarget(name: "CarrierConformanceTests", dependencies: ["CarrierConformance", "TowerCarrierHost"]),
+        .testTarget(name: "TowerTests", dependencies: ["Tower", "TowerProto", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
         .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],

@@ -1,0 +1,50 @@
+import TowerProto
+import TowerRPC
+
+/// What each RPC requires, in one table: a method missing here is refused (fail closed), and a
+/// test checks that every served method has an entry.
+public enum AccessPolicy {
+    public enum Requirement: Sendable, Hashable {
+        /// No credentials: sign-in, health, reflection.
+        case open
+        /// Any authenticated caller.
+        case authenticated
+        /// At least this role in the org the request acts in.
+        case role(Role)
+        /// A signed-in person (not an API key), e.g. two-factor enrollment.
+        case person
+    }
+
+    public static let table: [String: Requirement] = {
+        var t: [String: Requirement] = [:]
+        func set(_ m: MethodDescriptor, _ r: Requirement) { t[m.path] = r }
+        for m in Grpc_Health_V1_Health.Method.all { set(m, .open) }
+        for m in Grpc_Reflection_V1_ServerReflection.Method.all { set(m, .open) }
+        for m in Grpc_Reflection_V1alpha_ServerReflection.Method.all { set(m, .open) }
+
+        set(AuthService.Method.login, .open)
+        set(AuthService.Method.refresh, .open)
+        set(AuthService.Method.logout, .open)
+        set(AuthService.Method.acceptInvite, .open)
+        set(AuthService.Method.enrollTotp, .person)
+        set(AuthService.Method.verifyTotp, .person)
+        set(AuthService.Method.createApiKey, .role(.admin))
+        set(AuthService.Method.listApiKeys, .role(.admin))
+        set(AuthService.Method.revokeApiKey, .role(.admin))
+        set(AuthService.Method.whoAmI, .authenticated)
+
+        set(OrgService.Method.getOrg, .role(.viewer))
+        set(OrgService.Method.updateOrgSettings, .role(.admin))
+        set(OrgService.Method.createClientOrg, .role(.admin))
+        set(OrgService.Method.listClientOrgs, .role(.viewer))
+
+        set(UserService.Method.createUser, .role(.admin))
+        set(UserService.Method.getUser, .role(.viewer))
+        set(UserService.Method.listUsers, .role(.viewer))
+        set(UserService.Method.updateUserRole, .role(.admin))
+        set(UserService.Method.deactivateUser, .role(.admin))
+        return t
+    }()
+
+    public static func requirement(forPath path: String) -> Requirement? { table[path] }
+}

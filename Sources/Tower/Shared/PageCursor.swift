@@ -1,0 +1,38 @@
+import TowerProto
+import TowerProtoRuntime
+
+/// Keyset pagination: a page token is the sort key of the last item returned, opaque to clients
+/// (base64url), so pages stay stable while rows are added.
+struct PageCursor: Sendable, Hashable {
+    var sortKey: String
+    var id: String
+
+    static let defaultSize = 50
+    static let maxSize = 500
+
+    /// The page size a request asks for, validated.
+    static func size(_ page: PageRequest?, field: String = "page.page_size") throws -> Int {
+        let size = Int(page?.pageSize ?? 0)
+        guard size >= 0, size <= maxSize else { throw DomainError.invalid(field, "must be between 1 and \(maxSize) (0 means \(defaultSize))") }
+        return size == 0 ? defaultSize : size
+    }
+
+    static func decode(_ page: PageRequest?, field: String = "page.page_token") throws -> PageCursor? {
+        guard let token = page?.pageToken, !token.isEmpty else { return nil }
+        guard let bytes = Base64.decode(token), let text = String(validating: bytes, as: UTF8.self) else {
+            throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
+        }
+        let parts = text.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page") }
+        return PageCursor(sortKey: String(parts[0]), id: String(parts[1]))
+    }
+
+    var token: String { Base64.encode(Array((sortKey + "\u{1F}" + id).utf8), padded: false, urlSafe: true) }
+
+    static func info(next: PageCursor?) -> PageInfo {
+        var info = PageInfo()
+        info.nextPageToken = next?.token ?? ""
+        info.totalSize = -1
+        return info
+    }
+}
