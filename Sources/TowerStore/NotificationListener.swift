@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A notification received on a LISTENed channel.
+public struct StoreNotification: Sendable, Hashable {
+    public var channel: String
+    public var payload: String
+    /// The server process that sent it; 0 for a `reconnected` marker.
+    public var backendPID: Int32
+    /// True for the marker the listener emits after it lost its connection and LISTENed again:
+    /// notifications sent in between were missed, so a consumer should re-read what it watches.
+    public var isReconnect: Bool
+
+    public init(channel: String, payload: String, backendPID: Int32, isReconnect: Bool = false) {
+        self.channel = channel
+        self.payload = payload
+        self.backendPID = backendPID
+        self.isReconnect = isReconnect
+    }
+}
+
+/// LISTENs on a dedicated connection and its own thread, and yields notifications as an
+/// `AsyncSequence`. When the connection drops it reconnects with backoff, LISTENs again and emits
+/// one `isReconnect` marker per channel. Iterate it from one task; `stop()` (or dropping the
+/// iteration) ends it.
+public final class NotificationListener: AsyncSequence, Sendable {
+    public typealias Element = StoreNotification
+
+    private let stream: AsyncStream<StoreNotification>
+    private let continuation: AsyncStream<StoreNotification>.Continuation
+    private let stopped = Mutex(false)
+    public let channels: [String]
+
+    private init(channels: [String]) {
+        self.channels = channels
+        (stream, continuation) = AsyncStream.makeStream(of: StoreNotification.self, bufferingPolicy: .bufferingNewest(65_536))
+    }
+
+    static func start(
+        conninfo: String, options: PGConnection.Options, channels: [String], logger: Logger
+    ) async throws -> NotificationListener {
+        let listener = NotificationListener(channels: channels)
+        // Connect once up front so a bad URL or a down server is reported to the caller.
+        let worker = BlockingWorker(name: "ctower-pg-listen-setup")
+        defer { worker.stop() }
+        let connection = try await worker.run {
+            try Self.connectAndListen(conninfo: conninfo, options: options, channels: channels)
+        }
+        listener.continuation.onTermination = { [weak listener] _ in listener?.stop() }
+        let thread = Thread { [listener] in
+            listener.pollLoop(first: connection, conninfo: conninfo, options: options, logger: logger)
+        }
+        thread.name = "ctower-pg-listen"
+        thread.start()
+        return listener
+    }
+
+    public func makeAsyncIterator() -> AsyncStream<StoreNotification>.Iterator {
+        stream.makeAsyncIterator()
+    }
+
+    /// Stops listening and ends the sequence.
+    public func stop() {
+        stopped.withLock { $0 = true }
+    }
+
+    private static func connectAndListen(
+        conninfo: String, options: PGConnection.Options, channels: [String]
+    ) throws -> PGConnection {
+        var options = options
+        options.statementCacheCapacity = 0
+        let connection = try PGConnection.connect(conninfo: conninfo, options: options)
+        for channel in channels {
+            try connection.simpleQuery("LISTEN \(SQL.quoteIdentifier(channel))")
+        }
+        return connection
+    }
+
+    private func pollLoop(first: PGConnection, conninfo: String, options: PGConnection.Options, logger: Logger) {
+        var connection: PGConnection? = first
+        var backoff = 0.05
+        while !stopped.withLock({ $0 }) {
+            guard let current = connection else {
+                do {
+                    connection = try Self.connectAndListen(conninfo: conninfo, options: options, channels: channels)
+                    backoff = 0.05
+                    logger.info("LISTEN connection re-established", metadata: ["channels": "\(channels)"])
+                    for channel in channels {
+                        continuation.yield(StoreNotification(channel: channel, payload: "", backendPID: 0, isReconnect: true))
+                    }
+                } catch {
+                    Thread.sleep(forTimeInterval: backoff)
+                    backoff = Swift.min(backoff * 2, 2)
+                }
+                continue
+            }
+            var descriptor = pollfd(fd: current.socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 200)
+            if ready < 0 && errno != EINTR {
+                connection = nil
+                continue
+            }
+            if ready > 0 || current.isBroken {
+                do {
+                    for notification in try current.drainNotifications() { continuation.yield(notification) }
+                } catch {
+                    logger.warning("LISTEN connection lost; reconnecting")
+                    connection = nil
+                }
+            }
+        }
+        connection = nil
+        continuation.finish()
+    }
+}
