@@ -4,7 +4,8 @@ import Testing
 @testable import TowerRPC
 
 enum TransportKind: String, CaseIterable, CustomTestStringConvertible {
-    case http2, inProcess
+    /// Handlers on the connection's event loop (default), on the global executor, or in process.
+    case http2, http2GlobalExecutor, inProcess
     var testDescription: String { rawValue }
 }
 
@@ -16,8 +17,9 @@ func withChannel(
     switch kind {
     case .inProcess:
         try await body(InProcessChannel(services: [EchoService(probe: probe)]))
-    case .http2:
+    case .http2, .http2GlobalExecutor:
         var configuration = RPCServer.Configuration(host: "127.0.0.1", port: 0)
+        if kind == .http2GlobalExecutor { configuration.handlerExecution = .globalExecutor }
         configure(&configuration)
         let server = RPCServer(configuration: configuration, services: [EchoService(probe: probe)])
         let address = try await server.start()
