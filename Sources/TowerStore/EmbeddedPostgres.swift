@@ -291,21 +291,25 @@ public final class EmbeddedPostgres: Sendable {
 
     // MARK: - Helpers
 
-    static func findBinaries(_ explicit: String?) throws -> String {
+    static func findBinaries(_ explicit: String?, searchSystem: Bool = true) throws -> String {
         func hasServer(_ directory: String) -> Bool {
             FileManager.default.isExecutableFile(atPath: directory + "/initdb")
                 && FileManager.default.isExecutableFile(atPath: directory + "/pg_ctl")
         }
         var candidates: [String] = []
         if let explicit { candidates.append(explicit) }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["CTOWER_PG_BINDIR"] { candidates.append(fromEnvironment) }
-        if let pgConfig = which("pg_config"), let output = try? run(pgConfig, ["--bindir"], as: nil), output.status == 0 {
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CTOWER_PG_BINDIR"], searchSystem {
+            candidates.append(fromEnvironment)
+        }
+        if searchSystem, let pgConfig = which("pg_config"), let output = try? run(pgConfig, ["--bindir"], as: nil), output.status == 0 {
             candidates.append(output.output.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
-            .compactMap(Int.init).sorted(by: >)
-        candidates += versions.map { "/usr/lib/postgresql/\($0)/bin" }
-        if let initdb = which("initdb") { candidates.append((initdb as NSString).deletingLastPathComponent) }
+        if searchSystem {
+            let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+                .compactMap(Int.init).sorted(by: >)
+            candidates += versions.map { "/usr/lib/postgresql/\($0)/bin" }
+        }
+        if searchSystem, let initdb = which("initdb") { candidates.append((initdb as NSString).deletingLastPathComponent) }
         guard let found = candidates.first(where: hasServer) else {
             throw StoreError(.configuration, missingBinariesMessage)
         }

@@ -19,7 +19,9 @@ extension StoreError {
     init(server fields: ServerErrorFields, taskCancelled: Bool = false) {
         let state = fields.sqlState ?? ""
         let constraint = fields.constraint
-        let table = fields.table
+        // RLS refusals name the table only inside the message ("… policy for table \"tags\""); a
+        // table name is schema, not row data.
+        let table = fields.table ?? Self.quotedName(after: "for table ", in: fields.primaryMessage)
         let column = fields.column
         func make(_ code: Code, _ message: String) -> StoreError {
             StoreError(
@@ -92,6 +94,13 @@ extension StoreError {
         case "22023": return "an invalid parameter value was given"
         default: return "a value is not valid for \(subject) (SQLSTATE \(state))"
         }
+    }
+
+    private static func quotedName(after marker: String, in message: String?) -> String? {
+        guard let message, let range = message.range(of: marker + "\"") else { return nil }
+        let rest = message[range.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
     }
 
     /// Takes only the type name out of "invalid input syntax for type uuid: …".

@@ -57,6 +57,8 @@ public final class Transaction: Sendable {
 
     /// Streams `COPY … FROM STDIN` data. `chunks` are raw COPY bytes in the statement's format
     /// (see `CopyText` for the text format); they need not align with rows.
+    /// PostgreSQL refuses COPY FROM into row-level-secured tables for the app role: use
+    /// `bulkInsert(into:columns:from:)` for tenant tables.
     /// Returns the number of rows copied. If `chunks` throws, the COPY is aborted and the error
     /// rethrown.
     @discardableResult
@@ -95,6 +97,41 @@ public final class Transaction: Sendable {
         var bytes: [UInt8] = []
         for row in rows { CopyText.appendRow(row, to: &bytes) }
         return try await copyIn(sql, from: SingleChunk(bytes: bytes))
+    }
+
+    /// Bulk-inserts COPY text-format rows into a tenant table.
+    ///
+    /// PostgreSQL refuses `COPY … FROM` into a table with row-level security for a role subject
+    /// to it, so the rows are copied into a transaction-local staging table first and moved with
+    /// one `INSERT … SELECT`, where the table's policies (WITH CHECK) and constraints apply.
+    /// Returns the number of rows inserted.
+    @discardableResult
+    public func bulkInsert<Chunks: AsyncSequence>(
+        into table: String, columns: [String], from chunks: Chunks
+    ) async throws -> Int where Chunks.Element == [UInt8] {
+        let staging = "ctower_copy_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        let columnList = columns.map(SQL.quoteIdentifier).joined(separator: ", ")
+        try await execute(
+            """
+            CREATE TEMP TABLE \(identifier: staging) ON COMMIT DROP AS \
+            SELECT \(unsafeRaw: columnList) FROM \(identifier: table) WITH NO DATA
+            """, prepared: false)
+        try await copyIn("COPY \(identifier: staging) (\(unsafeRaw: columnList)) FROM STDIN", from: chunks)
+        let inserted = try await execute(
+            """
+            INSERT INTO \(identifier: table) (\(unsafeRaw: columnList)) \
+            SELECT \(unsafeRaw: columnList) FROM \(identifier: staging)
+            """, prepared: false)
+        try await execute("DROP TABLE \(identifier: staging)", prepared: false)
+        return inserted
+    }
+
+    /// `bulkInsert` for rows given as text values (nil is NULL).
+    @discardableResult
+    public func bulkInsert(into table: String, columns: [String], rows: [[String?]]) async throws -> Int {
+        var bytes: [UInt8] = []
+        for row in rows { CopyText.appendRow(row, to: &bytes) }
+        return try await bulkInsert(into: table, columns: columns, from: SingleChunk(bytes: bytes))
     }
 
     /// Streams `COPY … TO STDOUT`: `handler` receives chunks of whole rows (about `chunkSize`

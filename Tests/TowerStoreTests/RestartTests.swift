@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+@testable import TowerStore
+
+@Suite("Pool recovery after PostgreSQL restarts")
+struct RestartTests {
+    @Test("while PostgreSQL is down calls fail fast with unavailable; afterwards they recover")
+    func reconnect() async throws {
+        if ProcessInfo.processInfo.environment["CTOWER_TEST_DATABASE_URL"] != nil { return }  // cannot restart a shared server
+        let (cluster, _) = try await makePrivateCluster(migrate: false)
+        let store = Store(configuration: StoreConfiguration(url: cluster.appURL, poolSize: 3, maxWait: .seconds(2)))
+        defer {
+            store.shutdown()
+            cluster.stopBlocking()
+        }
+        @Sendable func ping() async throws -> Int {
+            try await store.withTransaction(tenant: nil) { tx in try await tx.query("SELECT 1").one().decode(0, as: Int.self) }
+        }
+        // Warm up every pooled connection.
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 { group.addTask { try await ping() } }
+            for try await value in group { #expect(value == 1) }
+        }
+
+        try await cluster.kill()
+        for _ in 0..<5 {
+            let started = ContinuousClock.now
+            let error = await #expect(throws: StoreError.self) { _ = try await ping() }
+            #expect(error?.code == .unavailable)
+            #expect(started.duration(to: .now) < .seconds(1), "a call to a down database must fail fast")
+        }
+
+        try await cluster.startAgain()
+        #expect(try await ping() == 1)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<6 { group.addTask { try await ping() } }
+            for try await value in group { #expect(value == 1) }
+        }
+
+        // pg_ctl restart: at most a brief blip, then every call succeeds without restarting anything.
+        try await cluster.restart()
+        var failures = 0
+        var recovered = false
+        for _ in 0..<50 {
+            do {
+                _ = try await ping()
+                recovered = true
+                break
+            } catch let error as StoreError {
+                #expect(error.code == .unavailable)
+                failures += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(recovered)
+        #expect(failures <= 3)
+        for _ in 0..<6 { #expect(try await ping() == 1) }
+    }
+}
