@@ -20,6 +20,17 @@ public final class Store: Sendable {
         self.logger = logger
     }
 
+    deinit {
+        pool.shutdown()
+    }
+
+    /// Runs `SELECT 1` on a pooled connection: for `/healthz` and readiness probes.
+    public func checkHealth(deadline: ContinuousClock.Instant? = nil) async throws {
+        try await withTransaction(tenant: nil, deadline: deadline, readOnly: true) { tx in
+            _ = try await tx.query("SELECT 1")
+        }
+    }
+
     /// Transaction isolation levels.
     public enum IsolationLevel: String, Sendable {
         case readCommitted = "READ COMMITTED"

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Pool recovery after PostgreSQL restarts")
 struct RestartTests {
-    @Test("while PostgreSQL is down calls fail fast with unavailable; afterwards they recover")
+    @Test("while PostgreSQL is down calls fail fast with unavailable; afterwards they recover", .timeLimit(.minutes(1)))
     func reconnect() async throws {
         if ProcessInfo.processInfo.environment["CTOWER_TEST_DATABASE_URL"] != nil { return }  // cannot restart a shared server
         let (cluster, _) = try await makePrivateCluster(migrate: false)
@@ -21,6 +21,9 @@ struct RestartTests {
             for _ in 0..<6 { group.addTask { try await ping() } }
             for try await value in group { #expect(value == 1) }
         }
+
+        let listener = try await store.listen(to: ["restart_probe"])
+        defer { listener.stop() }
 
         try await cluster.kill()
         for _ in 0..<5 {
@@ -55,5 +58,17 @@ struct RestartTests {
         #expect(recovered)
         #expect(failures <= 3)
         for _ in 0..<6 { #expect(try await ping() == 1) }
+
+        // The listener reconnected by itself, said so, and hears new notifications.
+        var iterator = listener.makeAsyncIterator()
+        var sawReconnect = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            try await store.withTransaction(tenant: nil) { tx in try await tx.notify(channel: "restart_probe", payload: "ping") }
+            guard let event = await iterator.next() else { break }
+            if event.isReconnect { sawReconnect = true }
+            if !event.isReconnect && event.payload == "ping" { break }
+        }
+        #expect(sawReconnect)
     }
 }

@@ -74,6 +74,39 @@ struct RowLevelSecurityTests {
         #expect(try row.decode("owned_schemas", as: Int.self) == 0)
     }
 
+    @Test("the app role cannot read schema_migrations nor rewrite the audit trail")
+    func appRoleLimits() async throws {
+        let database = try await TestDatabase.get()
+        let app = database.appStore()
+        defer { app.shutdown() }
+        let org = try await Fixtures.makeOrg(app)
+        let migrations = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: org) { tx in try await tx.query("SELECT * FROM schema_migrations") }
+        }
+        #expect(migrations?.code == .permissionDenied)
+        try await app.withTransaction(tenant: org) { tx in
+            try await tx.execute("INSERT INTO audit_events (org_id, action) VALUES (\(org), 'lead.create')")
+        }
+        let rewrite = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: org) { tx in try await tx.execute("DELETE FROM audit_events") }
+        }
+        #expect(rewrite?.code == .permissionDenied)
+    }
+
+    @Test("StoreConfiguration.role switches a login role to the app role at connection start")
+    func roleOption() async throws {
+        let database = try await TestDatabase.get()
+        guard let cluster = database.cluster else { return }
+        let url = cluster.superuserURL.replacingOccurrences(of: "dbname='postgres'", with: "dbname='ctower'")
+        let store = Store(configuration: StoreConfiguration(url: url, poolSize: 1, role: "ctower_app"))
+        defer { store.shutdown() }
+        let row = try await store.withTransaction(tenant: nil) { tx in
+            try await tx.query("SELECT current_user AS me, (SELECT count(*) FROM orgs) AS orgs").one()
+        }
+        #expect(try row.decode("me", as: String.self) == "ctower_app")
+        #expect(try row.decode("orgs", as: Int.self) == 0)
+    }
+
     @Test("tenant isolation: no tenant sees nothing, tenant A sees only A, and cannot write B's rows")
     func isolation() async throws {
         let database = try await TestDatabase.get()
