@@ -17,6 +17,8 @@ final class PGConnection: @unchecked Sendable {
     private let statementCacheCapacity: Int
 
     private struct CancelState {
+        /// Set while a cancellable `PooledConnection.run` job owns the connection.
+        var armed = false
         var queryInFlight = false
         var cancelRequested = false
     }
@@ -98,18 +100,33 @@ final class PGConnection: @unchecked Sendable {
 
     // MARK: - Cancellation
 
-    /// Asks the server to cancel the running query. Thread-safe; a no-op when nothing is running.
+    /// Starts a cancellable job: from now until `disarm()`, `cancel()` either interrupts the
+    /// running query or stops the next one from starting.
+    func arm() {
+        cancelState.withLock { $0 = CancelState(armed: true) }
+    }
+
+    func disarm() {
+        cancelState.withLock { $0 = CancelState() }
+    }
+
+    /// Asks the server to cancel the running query (thread-safe). Between queries of an armed
+    /// job it makes the next query fail with `.cancelled` instead, so a cancel is never lost.
     func cancel() {
         cancelState.withLock { state in
-            guard state.queryInFlight, let cancelHandle else { return }
+            guard state.armed else { return }
             state.cancelRequested = true
+            guard state.queryInFlight, let cancelHandle else { return }
             var buffer = [CChar](repeating: 0, count: 256)
             _ = PQcancel(cancelHandle, &buffer, Int32(buffer.count))
         }
     }
 
-    private func beginQuery() {
-        cancelState.withLock { $0 = CancelState(queryInFlight: true, cancelRequested: false) }
+    private func beginQuery() throws {
+        try cancelState.withLock { state in
+            if state.cancelRequested { throw StoreError(.cancelled, "the task was cancelled") }
+            state.queryInFlight = true
+        }
     }
 
     /// Returns whether a cancel was requested while the query ran.
@@ -167,7 +184,7 @@ final class PGConnection: @unchecked Sendable {
                 if statements.count >= statementCacheCapacity { deallocateAllStatements() }
                 statementCounter += 1
                 let name = "ctower_s\(statementCounter)"
-                beginQuery()
+                try beginQuery()
                 let prepareResult = PQprepare(conn, name, text, Int32(types.count), types)
                 let cancelled = endQuery()
                 try consume(prepareResult, cancelled: cancelled)
@@ -176,7 +193,7 @@ final class PGConnection: @unchecked Sendable {
             }
         }
 
-        beginQuery()
+        try beginQuery()
         let result: OpaquePointer? = values.withUnsafeBufferPointer { valueBuffer in
             valueBuffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { valuePointers in
                 if let statementName {
@@ -195,7 +212,7 @@ final class PGConnection: @unchecked Sendable {
     /// migrations and fixed commands like BEGIN/COMMIT.
     @discardableResult
     func simpleQuery(_ text: String) throws -> QueryResult {
-        beginQuery()
+        try beginQuery()
         let result = PQexec(conn, text)
         let cancelled = endQuery()
         return try consume(result, cancelled: cancelled)
@@ -228,6 +245,11 @@ final class PGConnection: @unchecked Sendable {
         }
         let sqlState = field("C")
         if sqlState == nil, isBroken { return connectionError() }
+        // A cached statement went stale (schema changed under it, or a pooler lost it): forget
+        // the cache so the retried transaction prepares afresh. Names are never reused.
+        if sqlState == "26000" || (sqlState == "0A000" && field("M")?.contains("cached plan") == true) {
+            statements.removeAll()
+        }
         let fields = ServerErrorFields(
             sqlState: sqlState, primaryMessage: field("M"), constraint: field("n"), table: field("t"),
             column: field("c"), dataType: field("d"))
@@ -278,7 +300,7 @@ final class PGConnection: @unchecked Sendable {
 
     /// Starts `COPY … FROM STDIN`; follow with `putCopyData` and `endCopyIn`.
     func beginCopyIn(_ text: String) throws {
-        beginQuery()
+        try beginQuery()
         let result = PQexec(conn, text)
         let cancelled = endQuery()
         guard let result else { throw connectionError() }
@@ -300,7 +322,7 @@ final class PGConnection: @unchecked Sendable {
     /// Ends COPY IN. With `abortReason` the server discards the rows and reports an error, which
     /// is swallowed here so the caller's own error wins.
     func endCopyIn(abortReason: String?) throws -> Int {
-        beginQuery()
+        try beginQuery()
         defer { endQuery() }
         guard PQputCopyEnd(conn, abortReason) == 1 else { throw connectionError() }
         var count = 0
@@ -319,7 +341,7 @@ final class PGConnection: @unchecked Sendable {
 
     /// Starts `COPY … TO STDOUT`; follow with `readCopyData` until it reports the end.
     func beginCopyOut(_ text: String) throws {
-        beginQuery()
+        try beginQuery()
         let result = PQexec(conn, text)
         let cancelled = endQuery()
         guard let result else { throw connectionError() }
@@ -334,7 +356,7 @@ final class PGConnection: @unchecked Sendable {
     /// count once the server has sent everything.
     func readCopyData(maxBytes: Int) throws -> (chunk: [UInt8], finished: Int?) {
         var chunk: [UInt8] = []
-        beginQuery()
+        try beginQuery()
         var cancelled = false
         defer { _ = endQuery() }
         while chunk.count < maxBytes {

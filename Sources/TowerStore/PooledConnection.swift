@@ -36,7 +36,15 @@ final class PooledConnection: Sendable {
             throw StoreError(.unavailable, "no connection to PostgreSQL")
         }
         defer { lastUsedAt.withLock { $0 = .now } }
+        let cancelled = Mutex(false)
         let work: @Sendable () throws -> Value = { [self] in
+            connection.arm()
+            defer { connection.disarm() }
+            // Checked after arming: a cancel that came earlier is seen here, a later one by
+            // the connection itself.
+            if cancellable, cancelled.withLock({ $0 }) {
+                throw StoreError(.cancelled, "the task was cancelled")
+            }
             do {
                 return try body(connection)
             } catch {
@@ -48,6 +56,7 @@ final class PooledConnection: Sendable {
         return try await withTaskCancellationHandler {
             try await worker.run(work)
         } onCancel: {
+            cancelled.withLock { $0 = true }
             connection.cancel()
         }
     }

@@ -109,7 +109,9 @@ public final class Store: Sendable {
                     try connection.simpleQuery("COMMIT")
                 }
                 return value
-            } catch let error as StoreError where error.isRetryableConflict && attempt < configuration.maxTransactionAttempts {
+            } catch let error as StoreError
+                where (error.isRetryableConflict || error.isStaleStatement) && attempt < configuration.maxTransactionAttempts
+            {
                 transaction.close()
                 await rollback(slot)
                 logger.debug(

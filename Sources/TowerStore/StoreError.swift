@@ -77,4 +77,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Whether running the same transaction again may succeed.
     public var isRetryableConflict: Bool { sqlState == "40001" || sqlState == "40P01" }
+
+    /// A prepared statement that went stale: the transaction is retried with a fresh one.
+    var isStaleStatement: Bool {
+        sqlState == "26000" || (sqlState == "0A000" && message.contains("cached plan"))
+    }
 }

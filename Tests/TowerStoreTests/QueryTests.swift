@@ -284,3 +284,29 @@ enum Fixtures {
         return org
     }
 }
+
+@Suite("Prepared-statement cache")
+struct PreparedStatementTests {
+    @Test("a statement cached before a schema change is re-prepared transparently")
+    func staleStatement() async throws {
+        let database = try await TestDatabase.get()
+        guard let cluster = database.cluster else { return }
+        let table = "stale_\(UUID().uuidString.prefix(8).lowercased())"
+        let owner = Store(configuration: StoreConfiguration(url: cluster.ownerURL, poolSize: 1))
+        defer { owner.shutdown() }
+        try await owner.withTransaction(tenant: nil) { tx in
+            try await tx.execute("CREATE TABLE \(identifier: table) (a int)", prepared: false)
+            try await tx.execute("INSERT INTO \(identifier: table) VALUES (1)", prepared: false)
+        }
+        let select: SQL = "SELECT * FROM \(identifier: table)"
+        let before = try await owner.withTransaction(tenant: nil) { tx in try await tx.query(select).columns }
+        #expect(before == ["a"])
+        let other = Store(configuration: StoreConfiguration(url: cluster.ownerURL, poolSize: 1))
+        defer { other.shutdown() }
+        try await other.withTransaction(tenant: nil) { tx in
+            try await tx.execute("ALTER TABLE \(identifier: table) ADD COLUMN b int", prepared: false)
+        }
+        let after = try await owner.withTransaction(tenant: nil) { tx in try await tx.query(select).columns }
+        #expect(after == ["a", "b"])
+    }
+}
