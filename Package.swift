@@ -77,7 +77,7 @@ let package = Package(
         // libcurl: outbound HTTP (Twilio's REST API, customer webhooks). The only importer of CCurl.
         .target(name: "TowerHTTPClient", dependencies: ["CCurl"]),
         .target(
-            name: "TwilioCarrier", dependencies: ["CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto"],
+            name: "TwilioCarrier", dependencies: ["CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto", "TowerProtoRuntime"],
             path: "Plugins/TwilioCarrier"),
         .executableTarget(name: "ctower-carrier-twilio", dependencies: ["TwilioCarrier", "CarrierKit"], path: "Plugins/carrier-twilio"),
         // `ctower carrier test PATH`: the conformance kit any plugin author runs.
@@ -86,7 +86,7 @@ let package = Package(
         // The business domains, one folder each (Identity, Leads, ...): RPC handlers, SQL, pure logic.
         .target(
             name: "Tower",
-            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging]),
+            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging] + nio),
 
         // The one executable.
         .executableTarget(
@@ -114,9 +114,9 @@ let package = Package(
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
         .testTarget(name: "TowerCryptoTests", dependencies: ["TowerCrypto"]),
-        .testTarget(name: "TwilioCarrierTests", dependencies: ["TwilioCarrier", "TowerCarrierHost", "CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto"]),
+        .testTarget(name: "TwilioCarrierTests", dependencies: ["TwilioCarrier", "TowerCarrierHost", "CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto", "TowerProtoRuntime", "CarrierConformance", .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
         .testTarget(name: "CarrierConformanceTests", dependencies: ["CarrierConformance", "TowerCarrierHost"]),
-        .testTarget(name: "TowerTests", dependencies: ["Tower", "TowerProto", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
+        .testTarget(name: "TowerTests", dependencies: ["Tower", "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
         .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],

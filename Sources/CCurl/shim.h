@@ -14,4 +14,16 @@ static inline CURLcode ctower_curl_setopt_header_function(CURL *h, size_t (*f)(c
     return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, f);
 }
 static inline CURLcode ctower_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ctower_curl_getinfo_off_t(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
+/* Progress callback: returning non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK); used for cancellation. */
+static inline CURLcode ctower_curl_setopt_xferinfo_function(CURL *h, int (*f)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t)) {
+    return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, f);
+}
+/* Debug callback: with CURLOPT_VERBOSE it sees CURLINFO_HEADER_OUT the moment request headers went out,
+   which is how the client tells "never sent" from "sent, outcome unknown". */
+static inline CURLcode ctower_curl_setopt_debug_function(CURL *h, int (*f)(CURL *, curl_infotype, char *, size_t, void *)) {
+    return curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, f);
+}
+/* CURLAUTH_BASIC is an unsigned-long macro expression Swift does not import. */
+static inline CURLcode ctower_curl_setopt_basic_auth(CURL *h) { return curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC); }
 #endif
