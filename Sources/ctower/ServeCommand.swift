@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Tower
 import TowerProto
 import TowerRPC
 import TowerStandardServices
@@ -8,14 +9,21 @@ import TowerStandardServices
     import Glibc
 #endif
 
-/// `ctower serve`: the gRPC API (and, as they land, the dispatcher and webhooks) on one port.
+/// `ctower serve`: the gRPC API on one port, with the embedded database unless a URL is given.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the Control Tower API over gRPC (HTTP/2).")
+        abstract: "Serve the Control Tower API over gRPC (HTTP/2).",
+        discussion: """
+            With no --database-url (or CTOWER_DATABASE_URL), runs a private PostgreSQL cluster under \
+            $CTOWER_HOME (default ./.ctower), migrates it and connects as the app role.
+            """)
 
     @Option(help: "Address to listen on, HOST:PORT.")
     var listen = "127.0.0.1:7070"
+
+    @Option(help: "libpq URL of the app role; default: CTOWER_DATABASE_URL, else the embedded cluster.")
+    var databaseURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -26,26 +34,39 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT before they are cancelled.")
     var shutdownGrace: Int = 10
 
+    @Option(help: "Name of the first org, created when none exists (or CTOWER_INIT_ORG).")
+    var initOrg: String?
+
+    @Flag(help: "Make the first org an agency that runs client orgs.")
+    var initAgency = false
+
+    @Option(help: "Email of the first org's owner (or CTOWER_INIT_EMAIL).")
+    var initEmail: String?
+
     func run() async throws {
         logFormat.bootstrap(level: logLevel)
         let logger = Logger(label: "ctower.serve")
         guard let (host, port) = ListenAddress.parse(listen) else {
             throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:7070 (got \(listen))")
         }
-        let home = Environment.value("CTOWER_HOME") ?? "./.ctower"
-
-        let served = [Grpc_Health_V1_Health.serviceName] + ReflectionService.serviceNames
-        let health = HealthService()
-        let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
-        let server = RPCServer(
-            configuration: .init(host: host, port: port, logger: logger),
-            services: [health, reflection.v1, reflection.v1alpha])
-        let address = try await server.start()
-        logger.info("serving", metadata: ["address": "\(address)", "home": "\(home)"])
+        var options = TowerServer.Options()
+        options.host = host
+        options.port = port
+        options.databaseURL = databaseURL ?? Environment.value("CTOWER_DATABASE_URL")
+        options.home = Environment.value("CTOWER_HOME") ?? ".ctower"
+        options.logger = logger
+        if let name = initOrg ?? Environment.value("CTOWER_INIT_ORG") {
+            // The password comes only from the environment: command lines are visible to every user.
+            guard let email = initEmail ?? Environment.value("CTOWER_INIT_EMAIL"), let password = Environment.value("CTOWER_INIT_PASSWORD") else {
+                throw ValidationError("creating the first org needs CTOWER_INIT_EMAIL (or --init-email) and CTOWER_INIT_PASSWORD")
+            }
+            options.initialOrg = .init(name: name, kind: initAgency ? .agency : .standard, ownerEmail: email, ownerPassword: password)
+        }
+        let server = try await TowerServer.start(options)
+        logger.info("serving", metadata: ["address": "\(server.address)", "home": "\(options.home)"])
         try await withShutdownSignals {
             logger.info("draining")
-            health.enterShutdown()
-            await server.shutdown(gracePeriod: .seconds(shutdownGrace))
+            await server.shutdown(grace: .seconds(shutdownGrace))
         }
         await server.waitUntilStopped()
         logger.info("stopped")

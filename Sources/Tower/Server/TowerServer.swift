@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import NIOCore
+import TowerCrypto
+import TowerProto
+import TowerRPC
+import TowerStandardServices
+import TowerStore
+
+/// The whole server assembled: database (embedded or given), keys, domain services behind the
+/// auth interceptor, health and reflection, on one gRPC port. `ctower serve` only parses
+/// arguments into `Options` and calls `start`.
+public final class TowerServer: Sendable {
+    public struct Options: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 7070
+        /// libpq URL of the app role (NOBYPASSRLS). nil runs the embedded cluster under `home`.
+        public var databaseURL: String?
+        /// `$CTOWER_HOME`: embedded database, keys.
+        public var home = ".ctower"
+        /// Creates this org and owner when the database has no org yet.
+        public var initialOrg: InitialOrg?
+        public var logger = Logger(label: "ctower.serve")
+        public var rpc = RPCServer.Configuration()
+
+        public init() {}
+    }
+
+    public struct InitialOrg: Sendable {
+        public var name: String
+        public var kind: OrgKind
+        public var ownerEmail: String
+        public var ownerPassword: String
+
+        public init(name: String, kind: OrgKind, ownerEmail: String, ownerPassword: String) {
+            self.name = name
+            self.kind = kind
+            self.ownerEmail = ownerEmail
+            self.ownerPassword = ownerPassword
+        }
+    }
+
+    public let address: SocketAddress
+    public let store: Store
+    let server: RPCServer
+    let health: HealthService
+    let cluster: EmbeddedPostgres?
+    let logger: Logger
+
+    private init(address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?, logger: Logger) {
+        self.address = address
+        self.store = store
+        self.server = server
+        self.health = health
+        self.cluster = cluster
+        self.logger = logger
+    }
+
+    public static func start(_ options: Options) async throws -> TowerServer {
+        let logger = options.logger
+        var cluster: EmbeddedPostgres?
+        let appURL: String
+        if let url = options.databaseURL {
+            appURL = url
+        } else {
+            let embedded = try await EmbeddedPostgres.start(EmbeddedPostgres.Configuration(home: options.home), migrator: try Migrator.embedded(), logger: logger)
+            logger.info("embedded PostgreSQL ready", metadata: ["data": "\(embedded.dataDirectory)"])
+            cluster = embedded
+            appURL = embedded.appURL
+        }
+        do {
+            let store = Store(configuration: StoreConfiguration(url: appURL), logger: logger)
+            let keys = try KeyRing.load(home: options.home)
+            if try await !IdentityBootstrap.anyOrgExists(store) {
+                if let initial = options.initialOrg {
+                    let created = try await IdentityBootstrap.createOrg(
+                        store, name: initial.name, kind: initial.kind, ownerEmail: initial.ownerEmail, ownerPassword: initial.ownerPassword)
+                    logger.notice("created the first org and its owner", metadata: ["org": "\(created.orgID)", "owner": "\(initial.ownerEmail)"])
+                } else {
+                    logger.notice(
+                        "no org yet: restart with CTOWER_INIT_ORG, CTOWER_INIT_EMAIL and CTOWER_INIT_PASSWORD set (or the --init-* options) to create the first org and owner")
+                }
+            }
+            let health = HealthService()
+            let domain: [any RPCService] = [
+                AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store), UserServiceImpl(store: store),
+            ]
+            let served = [Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName]
+                + ReflectionService.serviceNames
+            let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
+            var rpc = options.rpc
+            rpc.host = options.host
+            rpc.port = options.port
+            rpc.logger = logger
+            rpc.interceptors = [AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
+            let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
+            let address = try await server.start()
+            return TowerServer(address: address, store: store, server: server, health: health, cluster: cluster, logger: logger)
+        } catch {
+            try? await cluster?.stop()
+            throw error
+        }
+    }
+
+    /// Stops taking calls, lets in-flight calls finish within `grace`, closes the database.
+    public func shutdown(grace: Duration) async {
+        health.enterShutdown()
+        await server.shutdown(gracePeriod: grace)
+        store.shutdown()
+        do { try await cluster?.stop() } catch { logger.error("stopping embedded PostgreSQL failed", metadata: ["error": "\(error)"]) }
+    }
+
+    public func waitUntilStopped() async { await server.waitUntilStopped() }
+}
