@@ -72,3 +72,39 @@ struct RestartTests {
         #expect(sawReconnect)
     }
 }
+
+@Suite("Embedded PostgreSQL lifecycle")
+struct EmbeddedLifecycleTests {
+    @Test("a second start reuses the running cluster; after a stop, the next start keeps the data", .timeLimit(.minutes(1)))
+    func reuse() async throws {
+        if ProcessInfo.processInfo.environment["CTOWER_TEST_DATABASE_URL"] != nil { return }
+        let (first, home) = try await makePrivateCluster(migrate: true)
+        defer { first.stopBlocking() }
+        let org = OrgID.random()
+        let store = Store(configuration: StoreConfiguration(url: first.appURL, poolSize: 1))
+        try await store.withTransaction(tenant: org) { tx in
+            try await tx.execute("INSERT INTO orgs (id, name) VALUES (\(org), 'kept')")
+        }
+        store.shutdown()
+
+        var configuration = EmbeddedPostgres.Configuration(home: home)
+        configuration.durable = false
+        let migrator = try Migrator(directory: TestDatabase.migrationsDirectory)
+        let second = try await EmbeddedPostgres.start(configuration, migrator: migrator)
+        #expect(second.appURL == first.appURL)
+        try await second.stop()  // did not start it: a no-op
+        try await first.stop()   // started it: really stops
+
+        let third = try await EmbeddedPostgres.start(configuration, migrator: migrator)
+        defer { third.stopBlocking() }
+        let again = Store(configuration: StoreConfiguration(url: third.appURL, poolSize: 1))
+        defer { again.shutdown() }
+        let name = try await again.withTransaction(tenant: org) { tx in
+            try await tx.query("SELECT name FROM orgs").one().decode(0, as: String.self)
+        }
+        #expect(name == "kept")
+        #expect(FileManager.default.fileExists(atPath: third.socketDirectory + "/.s.PGSQL.5432"))
+        let settings = try String(contentsOfFile: third.dataDirectory + "/ctower.conf", encoding: .utf8)
+        #expect(settings.contains("listen_addresses = ''"))
+    }
+}
