@@ -46,6 +46,7 @@ struct IdentityEnvironment: Sendable {
 
     var interceptor: AuthInterceptor { AuthInterceptor(store: store, signer: keys.signer) }
 
+
     var channel: InProcessChannel { channel() }
 
     func channel(throttle: LoginThrottle? = nil) -> InProcessChannel {

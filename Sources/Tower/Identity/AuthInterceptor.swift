@@ -15,11 +15,18 @@ public struct AuthInterceptor: RPCServerInterceptor {
     let store: Store
     let signer: AccessTokenSigner
     let keyLimiter: RateLimiter
+    /// Failed credential checks per client address: guessing API keys or tokens is slowed the
+    /// same way password guessing is.
+    let failures: LoginThrottle
 
-    public init(store: Store, signer: AccessTokenSigner, keyLimiter: RateLimiter = RateLimiter()) {
+    public init(
+        store: Store, signer: AccessTokenSigner, keyLimiter: RateLimiter = RateLimiter(),
+        failures: LoginThrottle = LoginThrottle(maxFailures: 20, window: .seconds(60))
+    ) {
         self.store = store
         self.signer = signer
         self.keyLimiter = keyLimiter
+        self.failures = failures
     }
 
     public func intercept(_ context: ServerContext, next: () async throws -> Void) async throws {
@@ -30,7 +37,17 @@ public struct AuthInterceptor: RPCServerInterceptor {
             try await next()
             return
         }
-        let principal = try await authenticate(context)
+        let peerKey = Self.peerIP(context.peer).map { ["peer:" + $0] } ?? []
+        if let wait = failures.retryAfter(peerKey) {
+            throw DomainError(.resourceExhausted, "too many calls with invalid credentials from this address; retry in \(wait) s")
+        }
+        let principal: RequestPrincipal
+        do {
+            principal = try await authenticate(context)
+        } catch let error as DomainError where error.code == .unauthenticated {
+            failures.recordFailure(peerKey)
+            throw error
+        }
         try authorize(principal, requirement, method: context.method)
         try await RequestPrincipal.$current.withValue(principal) { try await next() }
     }
