@@ -31,7 +31,10 @@ struct RowLevelSecurityTests {
             try await tx.query(
                 """
                 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
-                       bool_and(p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL) AS complete,
+                       -- Commands without a USING (INSERT) or WITH CHECK (SELECT, DELETE) are
+                       -- covered when the table's policies together have both.
+                       bool_or(p.polqual IS NOT NULL) AND bool_or(p.polwithcheck IS NOT NULL)
+                           AND bool_and(p.polpermissive) AS complete,
                        count(p.oid) AS policies
                 FROM pg_class c
                 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -219,6 +222,22 @@ struct RowLevelSecurityTests {
         }
         #expect(badParent?.constraint == "orgs_parent_is_agency")
 
+        // An org cannot attach itself to an agency, nor be created under someone else's agency.
+        let attach = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: client) { tx in
+                try await tx.execute("UPDATE orgs SET parent_org_id = \(otherAgency) WHERE id = \(client)")
+            }
+        }
+        #expect(attach?.code == .ruleViolation)
+        let sneaky = OrgID.random()
+        let createUnder = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: sneaky) { tx in
+                try await tx.execute(
+                    "INSERT INTO orgs (id, name, kind, parent_org_id) VALUES (\(sneaky), 'sneaky', 'client', \(otherAgency))")
+            }
+        }
+        #expect(createUnder?.code == .permissionDenied)
+
         let admin = UserID.random()
         let clientUser = UserID.random()
         try await app.withTransaction(tenant: agency) { tx in
@@ -242,6 +261,28 @@ struct RowLevelSecurityTests {
         #expect(try await role(admin, otherAgency) == nil)
         #expect(try await role(clientUser, client) == "agent")
         #expect(try await role(clientUser, agency) == nil)
+
+        // The agency admin, a member of the client org, stays out of the client's reach: visible,
+        // but not writable, not movable into the client org.
+        try await app.withTransaction(tenant: client) { tx in
+            try await tx.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (\(client), \(admin), 'admin')")
+        }
+        let (visible, changed) = try await app.withTransaction(tenant: client, user: clientUser) { tx in
+            let visible = try await tx.query("SELECT count(*) FROM users WHERE id = \(admin)").one().decode(0, as: Int.self)
+            let changed = try await tx.execute("UPDATE users SET password_hash = 'stolen' WHERE id = \(admin)")
+            return (visible, changed)
+        }
+        #expect(visible == 1)
+        #expect(changed == 0)
+        let moved = try await app.withTransaction(tenant: client, user: clientUser) { tx in
+            try await tx.execute("UPDATE users SET org_id = \(client) WHERE id = \(admin)")
+        }
+        #expect(moved == 0)
+        // The user can update their own row while acting in the client org.
+        let own = try await app.withTransaction(tenant: client, user: admin) { tx in
+            try await tx.execute("UPDATE users SET display_name = 'Agency Admin' WHERE id = \(admin)")
+        }
+        #expect(own == 1)
     }
 
     @Test("every CHECK, UNIQUE and exclusion constraint has a human meaning")
