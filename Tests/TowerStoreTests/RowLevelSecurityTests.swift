@@ -278,6 +278,18 @@ struct RowLevelSecurityTests {
             try await tx.execute("UPDATE users SET org_id = \(client) WHERE id = \(admin)")
         }
         #expect(moved == 0)
+        // A membership can only name the org's own users or its agency's: not another org's.
+        let foreignUser = UserID.random()
+        try await app.withTransaction(tenant: otherAgency) { tx in
+            try await tx.execute(
+                "INSERT INTO users (id, org_id, email) VALUES (\(foreignUser), \(otherAgency), \("other-\(foreignUser)@example.com"))")
+        }
+        let capture = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: client) { tx in
+                try await tx.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (\(client), \(foreignUser), 'viewer')")
+            }
+        }
+        #expect(capture?.code == .permissionDenied)
         // The user can update their own row while acting in the client org.
         let own = try await app.withTransaction(tenant: client, user: admin) { tx in
             try await tx.execute("UPDATE users SET display_name = 'Agency Admin' WHERE id = \(admin)")
