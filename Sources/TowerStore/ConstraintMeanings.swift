@@ -134,6 +134,10 @@ enum ConstraintMeanings {
         "webhook_endpoints_failures_nonnegative": "the failure counter cannot be negative",
         "webhook_logs_attempt_positive": "webhook attempts start at 1",
         "webhook_logs_status_range": "an HTTP status is between 100 and 599",
+        // reference data
+        "state_messaging_rules_state_code": "states are two upper-case letters, e.g. FL",
+        "state_messaging_rules_window_valid": "a state window must lie within 08:00–21:00 and start before it ends",
+        "state_messaging_rules_limit_positive": "a state message limit must be positive",
     ]
 
     /// The meaning of `constraint`, or one derived from its name.

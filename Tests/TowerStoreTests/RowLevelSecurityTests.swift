@@ -96,6 +96,23 @@ struct RowLevelSecurityTests {
         #expect(rewrite?.code == .permissionDenied)
     }
 
+    @Test("state messaging rules are readable reference data the app cannot change")
+    func stateRules() async throws {
+        let app = try await TestDatabase.get().appStore()
+        defer { app.shutdown() }
+        let florida = try await app.withTransaction(tenant: nil) { tx in
+            try await tx.query("SELECT window_end_minute, max_messages_per_24h FROM state_messaging_rules WHERE state_code = 'FL'").one()
+        }
+        #expect(try florida.decode("window_end_minute", as: Int.self) == 1200)
+        #expect(try florida.decode("max_messages_per_24h", as: Int?.self) == 3)
+        let change = await #expect(throws: StoreError.self) {
+            try await app.withTransaction(tenant: nil) { tx in
+                try await tx.execute("UPDATE state_messaging_rules SET window_end_minute = 1260")
+            }
+        }
+        #expect(change?.code == .permissionDenied)
+    }
+
     @Test("StoreConfiguration.role switches a login role to the app role at connection start")
     func roleOption() async throws {
         let database = try await TestDatabase.get()
