@@ -398,3 +398,41 @@ enum TenantSeed {
         return Tenant(org: org, lead: lead, tag: tag)
     }
 }
+
+@Suite("Hot-query indexes")
+struct HotQueryIndexTests {
+    /// The plan of `sql` for tenant `org` with sequential scans discouraged, so the test shows the
+    /// index can serve the query shape (RLS predicate included), independent of table size.
+    static func plan(_ store: Store, _ org: OrgID, _ sql: SQL) async throws -> String {
+        try await store.withTransaction(tenant: org) { tx in
+            try await tx.execute("SET LOCAL enable_seqscan = off", prepared: false)
+            return try await tx.query("EXPLAIN " + sql, prepared: false).map { try $0.decode(0, as: String.self) }
+                .joined(separator: "\n")
+        }
+    }
+
+    @Test("due-message claim, thread by lead and lead filters use their indexes under RLS")
+    func indexesServeHotQueries() async throws {
+        let database = try await TestDatabase.get()
+        let owner = database.ownerStore()
+        let app = database.appStore()
+        defer {
+            owner.shutdown()
+            app.shutdown()
+        }
+        let tenant = try await TenantSeed.seed(owner)
+        let claim = try await Self.plan(
+            app, tenant.org,
+            """
+            SELECT id FROM messages WHERE status = 'queued' AND send_after <= now()
+            ORDER BY send_after LIMIT 50 FOR UPDATE SKIP LOCKED
+            """)
+        #expect(claim.contains("messages_org_due_idx") || claim.contains("messages_due_idx"), "\(claim)")
+        let thread = try await Self.plan(
+            app, tenant.org, "SELECT * FROM messages WHERE lead_id = \(tenant.lead) ORDER BY created_at DESC LIMIT 50")
+        #expect(thread.contains("messages_thread_idx"), "\(thread)")
+        let leads = try await Self.plan(
+            app, tenant.org, "SELECT id FROM leads WHERE property_state = 'TX' AND county = 'Travis'")
+        #expect(leads.contains("leads_org_location_idx"), "\(leads)")
+    }
+}
