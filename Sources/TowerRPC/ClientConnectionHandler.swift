@@ -124,6 +124,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
 
     let authority: String
     let userAgent: String
+    let scheme: String
     private(set) var session: HTTP2Session!
     private var context: ChannelHandlerContext?
     private(set) var loop: (any EventLoop)!
@@ -135,9 +136,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     private(set) var isDraining = false
     private var isClosed = false
 
-    init(authority: String, userAgent: String) {
+    init(authority: String, userAgent: String, scheme: String = "http") {
         self.authority = authority
         self.userAgent = userAgent
+        self.scheme = scheme
     }
 
     /// Readable from any thread: whether new calls may use this connection.
@@ -231,7 +233,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     func open(_ stream: HTTP2ClientStream, method: MethodDescriptor, options: CallOptions) -> RPCError? {
         guard !isDraining, !isClosed else { return RPCError(.unavailable, "The connection is shutting down.") }
         var headers: [(String, String)] = [
-            (":method", "POST"), (":scheme", "http"), (":path", method.path), (":authority", authority),
+            (":method", "POST"), (":scheme", scheme), (":path", method.path), (":authority", authority),
             ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", userAgent),
             ("grpc-accept-encoding", "identity,gzip"),
         ]

@@ -16,12 +16,16 @@ extension RPCServer {
         public var handlerExecution: HandlerExecution
         /// nil uses NIO's shared `MultiThreadedEventLoopGroup.singleton`.
         public var eventLoopGroup: (any EventLoopGroup)?
+        /// Serve TLS (HTTP/2 and HTTP/1.1 alike) instead of cleartext.
+        public var tls: TLSConfiguration?
+        /// Plain HTTP/1.1 routes served on the same port (see `HTTPRoute`); `/healthz` is built in.
+        public var httpRoutes: [HTTPRoute]
 
         public init(
             host: String = "127.0.0.1", port: Int = 7070, limits: Limits = Limits(), keepalive: Keepalive = Keepalive(),
             compression: [CompressionAlgorithm] = [.gzip], interceptors: [any RPCServerInterceptor] = [],
             logger: Logger = Logger(label: "ctower.rpc"), handlerExecution: HandlerExecution = .connectionEventLoop,
-            eventLoopGroup: (any EventLoopGroup)? = nil
+            eventLoopGroup: (any EventLoopGroup)? = nil, tls: TLSConfiguration? = nil, httpRoutes: [HTTPRoute] = []
         ) {
             self.host = host
             self.port = port
@@ -32,6 +36,23 @@ extension RPCServer {
             self.logger = logger
             self.handlerExecution = handlerExecution
             self.eventLoopGroup = eventLoopGroup
+            self.tls = tls
+            self.httpRoutes = httpRoutes
+        }
+    }
+
+    /// Server certificate and key, both PEM files. TLS 1.2 or newer; ALPN selects `h2` (or
+    /// `http/1.1` for HTTP/1 clients); a client whose ALPN list has neither is refused with the
+    /// `no_application_protocol` alert, and one without ALPN gets whatever its first bytes say.
+    public struct TLSConfiguration: Sendable {
+        /// The leaf certificate first, then intermediates.
+        public var certificateChainPath: String
+        /// Unencrypted PEM (PKCS#8 or traditional).
+        public var privateKeyPath: String
+
+        public init(certificateChainPath: String, privateKeyPath: String) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
         }
     }
 
@@ -61,7 +82,9 @@ extension RPCServer {
         public var maxBufferedBytesPerConnection = 64 * 1024 * 1024
         /// A streaming writer waits when this many response bytes are queued on its stream.
         public var maxBufferedBytesPerStream = 64 * 1024
-        /// Close connections that have not sent their first frame by then.
+        /// Largest HTTP/1.1 request body (Content-Length or chunked) a route receives; larger is 413.
+        public var maxHTTPRequestBodySize = 1024 * 1024
+        /// Close connections that have not completed TLS and sent their first request by then.
         public var handshakeTimeout: Duration = .seconds(10)
         /// Gracefully close connections without calls for this long (nil: never).
         public var idleTimeout: Duration? = .seconds(30 * 60)

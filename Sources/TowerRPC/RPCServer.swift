@@ -3,7 +3,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A gRPC server over HTTP/2 (h2c with prior knowledge) on nghttp2.
+/// A gRPC server over HTTP/2 on nghttp2, cleartext (h2c with prior knowledge) or TLS with ALPN.
+/// The same port answers HTTP/1.1 (`/healthz` and `Configuration.httpRoutes`): the first bytes of
+/// each connection choose the protocol.
 ///
 /// ```swift
 /// let server = RPCServer(configuration: .init(host: "127.0.0.1", port: 0), services: [EchoService()])
@@ -21,10 +23,7 @@ public final class RPCServer: Sendable {
         case stopped
     }
 
-    private struct Connection {
-        let handler: ServerConnectionHandler
-        let channel: any Channel
-    }
+    private typealias Connection = ServerConnectionEntry
 
     private let state = Mutex(State.idle)
     private let connections = Mutex([ObjectIdentifier: Connection]())
@@ -40,18 +39,30 @@ public final class RPCServer: Sendable {
     public func start() async throws -> SocketAddress {
         let group = configuration.eventLoopGroup ?? MultiThreadedEventLoopGroup.singleton
         let shared = self.shared
+        let tls: TLSContext?
+        do throws(TLSError) {
+            tls = try configuration.tls.map { tls throws(TLSError) in
+                try TLSContext.server(
+                    certificateChainPath: tls.certificateChainPath, privateKeyPath: tls.privateKeyPath, offerHTTP1: true)
+            }
+        } catch {
+            throw RPCError(code: .failedPrecondition, message: error.message, cause: error)
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [weak self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = ServerConnectionHandler(shared: shared)
-                    guard let self, self.register(handler, channel: channel) else {
+                    let entry = ServerConnectionEntry(channel: channel)
+                    guard let self, self.register(entry) else {
                         channel.close(promise: nil)
                         return
                     }
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: try tls.makeSession(), isClient: false))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(shared: shared, entry: entry))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
@@ -68,15 +79,15 @@ public final class RPCServer: Sendable {
         return channel.localAddress!
     }
 
-    private func register(_ handler: ServerConnectionHandler, channel: any Channel) -> Bool {
-        let key = ObjectIdentifier(handler)
+    private func register(_ entry: ServerConnectionEntry) -> Bool {
+        let key = ObjectIdentifier(entry)
         let accepted = state.withLock { state -> Bool in
             if case .stopped = state { return false }
             return true
         }
         guard accepted else { return false }
-        connections.withLock { $0[key] = Connection(handler: handler, channel: channel) }
-        handler.onClose = { [weak self] in
+        connections.withLock { $0[key] = entry }
+        entry.channel.closeFuture.whenComplete { [weak self] _ in
             _ = self?.connections.withLock { $0.removeValue(forKey: key) }
         }
         return true
@@ -90,10 +101,11 @@ public final class RPCServer: Sendable {
             if case .running(let channel) = state { return channel }
             return nil
         }
+        shared.beginDraining()
         try? await listener?.close()
         let open = connections.withLock { Array($0.values) }
         for connection in open {
-            connection.channel.eventLoop.execute { connection.handler.initiateGracefulShutdown() }
+            connection.channel.eventLoop.execute { connection.initiateGracefulShutdown() }
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -105,7 +117,7 @@ public final class RPCServer: Sendable {
         }
         let remaining = connections.withLock { Array($0.values) }
         for connection in remaining {
-            connection.channel.eventLoop.execute { connection.handler.forceClose() }
+            connection.channel.eventLoop.execute { connection.forceClose() }
         }
         for connection in remaining { try? await connection.channel.closeFuture.get() }
         configuration.logger.info("RPC server stopped")

@@ -9,6 +9,7 @@ final class ServerShared: Sendable {
     let acceptEncodingHeader: String?
     let supportedEncodingsText: String
     private let nextConnectionID = Atomic<UInt64>(1)
+    private let draining = Atomic<Bool>(false)
 
     init(router: MethodRouter, configuration: RPCServer.Configuration) {
         self.router = router
@@ -19,11 +20,15 @@ final class ServerShared: Sendable {
     }
 
     func makeConnectionID() -> UInt64 { nextConnectionID.add(1, ordering: .relaxed).oldValue }
+
+    /// Set once shutdown began (HTTP `/healthz` then answers 503).
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+    func beginDraining() { draining.store(true, ordering: .relaxed) }
 }
 
 /// One HTTP/2 connection: feeds socket bytes to an nghttp2 server session, turns streams into
 /// calls, and writes nghttp2's output back, coalesced into one buffer per flush.
-final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate, @unchecked Sendable {
+final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate, ServerProtocolConnection, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -52,8 +57,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     private var pingStrikes = 0
     private var shutdownState = ShutdownState.active
     private var partialInboundBytes = 0
-    /// Called once the connection is gone (for the server's registry).
-    var onClose: (@Sendable () -> Void)?
 
     init(shared: ServerShared) {
         self.shared = shared
@@ -121,8 +124,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
         let remaining = streams
         streams.removeAll()
         for stream in remaining.values { stream.streamClosed() }
-        onClose?()
-        onClose = nil
         context.fireChannelInactive()
     }
 

@@ -34,6 +34,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds in-flight calls get to finish on SIGTERM/SIGINT before they are cancelled.")
     var shutdownGrace: Int = 10
 
+    @Option(help: "PEM certificate chain (leaf first): serve TLS with ALPN h2/http1.1 (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key (unencrypted) for --tls-cert.")
+    var tlsKey: String?
+
     @Option(help: "Name of the first org, created when none exists (or CTOWER_INIT_ORG).")
     var initOrg: String?
 
@@ -55,6 +61,11 @@ struct ServeCommand: AsyncParsableCommand {
         options.databaseURL = databaseURL ?? Environment.value("CTOWER_DATABASE_URL")
         options.home = Environment.value("CTOWER_HOME") ?? ".ctower"
         options.logger = logger
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): options.rpc.tls = RPCServer.TLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
         if let name = initOrg ?? Environment.value("CTOWER_INIT_ORG") {
             // The password comes only from the environment: command lines are visible to every user.
             guard let email = initEmail ?? Environment.value("CTOWER_INIT_EMAIL"), let password = Environment.value("CTOWER_INIT_PASSWORD") else {

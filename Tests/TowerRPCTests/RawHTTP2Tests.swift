@@ -168,13 +168,20 @@ func framed(_ payload: [UInt8]) -> [UInt8] {
 
     @Test func badPrefaceClosesOnlyThatConnection() async throws {
         try await withServer { port, _ in
+            // Neither the HTTP/2 preface nor HTTP/1.1: the HTTP/1 side answers 400 and hangs up.
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: port).get()
             var buffer = channel.allocator.buffer(capacity: 64)
-            buffer.writeString("GET / HTTP/1.1\r\nHost: x\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxx")
+            buffer.writeString("\u{1}\u{2} garbage\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxx")
             try await channel.writeAndFlush(buffer)
-            // The server hangs up on a connection that is not HTTP/2.
             try await channel.closeFuture.get()
+            // The HTTP/2 preface followed by junk instead of SETTINGS: nghttp2 refuses, we close.
+            let second = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            var preface = second.allocator.buffer(capacity: 64)
+            preface.writeString("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxx")
+            try await second.writeAndFlush(preface)
+            try await second.closeFuture.get()
         }
     }
 

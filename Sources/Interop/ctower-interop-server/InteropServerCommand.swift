@@ -22,6 +22,12 @@ struct InteropServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "warning"
 
+    @Option(help: "PEM certificate chain: serve TLS (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
     func run() async throws {
         guard let (host, port) = ListenAddress.parse(listen) else {
             throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:0 (got \(listen))")
@@ -35,7 +41,7 @@ struct InteropServerCommand: AsyncParsableCommand {
         let health = HealthService(services: [Grpc_Testing_TestService.serviceName])
         let reflection = ReflectionService(files: TowerProtoFiles.all + InteropProtoFiles.all, serviceNames: serviceNames)
         let server = RPCServer(
-            configuration: .init(host: host, port: port, logger: logger),
+            configuration: .init(host: host, port: port, logger: logger, tls: try TLSOptions.configuration(cert: tlsCert, key: tlsKey)),
             services: [TestServiceImpl(), FeatureServiceImpl(), EchoServiceImpl(), health, reflection.v1, reflection.v1alpha])
         let address = try await server.start()
         // Written straight to fd 1: the test harness reads this line through a pipe, where
@@ -50,3 +56,13 @@ struct InteropServerCommand: AsyncParsableCommand {
     }
 }
 
+
+enum TLSOptions {
+    static func configuration(cert: String?, key: String?) throws -> RPCServer.TLSConfiguration? {
+        switch (cert, key) {
+        case (nil, nil): return nil
+        case let (cert?, key?): return RPCServer.TLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+}
