@@ -22,19 +22,35 @@ public struct StoreNotification: Sendable, Hashable {
 
 /// LISTENs on a dedicated connection and its own thread, and yields notifications as an
 /// `AsyncSequence`. When the connection drops it reconnects with backoff, LISTENs again and emits
-/// one `isReconnect` marker per channel. Iterate it from one task; `stop()` (or dropping the
-/// iteration) ends it.
+/// one `isReconnect` marker per channel. Iterate it from one task. `stop()`, releasing the
+/// listener, or cancelling the iteration closes the connection and ends the sequence.
 public final class NotificationListener: AsyncSequence, Sendable {
     public typealias Element = StoreNotification
 
     private let stream: AsyncStream<StoreNotification>
-    private let continuation: AsyncStream<StoreNotification>.Continuation
-    private let stopped = Mutex(false)
+    private let state: PollState
     public let channels: [String]
+
+    /// What the poll thread shares with the listener. The thread holds only this, so dropping the
+    /// listener stops the thread.
+    private final class PollState: Sendable {
+        let stopped = Mutex(false)
+        let continuation: AsyncStream<StoreNotification>.Continuation
+        init(continuation: AsyncStream<StoreNotification>.Continuation) { self.continuation = continuation }
+        var isStopped: Bool { stopped.withLock { $0 } }
+        func stop() { stopped.withLock { $0 = true } }
+    }
 
     private init(channels: [String]) {
         self.channels = channels
-        (stream, continuation) = AsyncStream.makeStream(of: StoreNotification.self, bufferingPolicy: .bufferingNewest(65_536))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: StoreNotification.self, bufferingPolicy: .bufferingNewest(65_536))
+        self.stream = stream
+        self.state = PollState(continuation: continuation)
+    }
+
+    deinit {
+        state.stop()
     }
 
     static func start(
@@ -47,9 +63,11 @@ public final class NotificationListener: AsyncSequence, Sendable {
         let connection = try await worker.run {
             try Self.connectAndListen(conninfo: conninfo, options: options, channels: channels)
         }
-        listener.continuation.onTermination = { [weak listener] _ in listener?.stop() }
-        let thread = Thread { [listener] in
-            listener.pollLoop(first: connection, conninfo: conninfo, options: options, logger: logger)
+        let state = listener.state
+        state.continuation.onTermination = { [weak state] _ in state?.stop() }
+        let thread = Thread { [state] in
+            Self.pollLoop(
+                state: state, first: connection, conninfo: conninfo, options: options, channels: channels, logger: logger)
         }
         thread.name = "ctower-pg-listen"
         thread.start()
@@ -62,7 +80,7 @@ public final class NotificationListener: AsyncSequence, Sendable {
 
     /// Stops listening and ends the sequence.
     public func stop() {
-        stopped.withLock { $0 = true }
+        state.stop()
     }
 
     private static func connectAndListen(
@@ -77,10 +95,14 @@ public final class NotificationListener: AsyncSequence, Sendable {
         return connection
     }
 
-    private func pollLoop(first: PGConnection, conninfo: String, options: PGConnection.Options, logger: Logger) {
+    private static func pollLoop(
+        state: PollState, first: PGConnection, conninfo: String, options: PGConnection.Options, channels: [String],
+        logger: Logger
+    ) {
+        let continuation = state.continuation
         var connection: PGConnection? = first
         var backoff = 0.05
-        while !stopped.withLock({ $0 }) {
+        while !state.isStopped {
             guard let current = connection else {
                 do {
                     connection = try Self.connectAndListen(conninfo: conninfo, options: options, channels: channels)

@@ -104,4 +104,20 @@ struct CopyAndListenTests {
         var iterator = listener.makeAsyncIterator()
         #expect(await iterator.next()?.payload == "third")
     }
+
+    @Test("stopping or releasing a listener ends its sequence")
+    func listenerEnds() async throws {
+        let store = try await TestDatabase.get().appStore()
+        defer { store.shutdown() }
+        let stopped = try await store.listen(to: ["ends_a"])
+        stopped.stop()
+        var stoppedIterator = stopped.makeAsyncIterator()
+        #expect(await stoppedIterator.next() == nil)
+
+        var released: NotificationListener? = try await store.listen(to: ["ends_b"])
+        var releasedIterator = released!.makeAsyncIterator()
+        released = nil
+        #expect(released == nil)
+        #expect(await releasedIterator.next() == nil)
+    }
 }
