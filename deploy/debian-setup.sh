@@ -24,4 +24,4 @@ fi
 
 # Debian starts a system cluster on port 5432; Control Tower runs its own clusters instead.
 python3 -m pip install -q --disable-pip-version-check \
-  grpcio grpcio-tools grpcio-health-checking grpcio-reflection h2 pytest 2>&1 | grep -v "Running pip as the 'root' user" || true
+  grpcio grpcio-tools grpcio-health-checking grpcio-reflection h2 pytest twilio 2>&1 | grep -v "Running pip as the 'root' user" || true
