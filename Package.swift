@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TowerCrypto", dependencies: ["COpenSSL"]),
 
         // PostgreSQL through libpq: pool, tenant transactions, COPY, LISTEN/NOTIFY, migrations, embedded cluster.
-        .target(name: "TowerStore", dependencies: ["CLibPQ", logging]),
+        .target(name: "TowerStore", dependencies: ["CLibPQ", "TowerCrypto", logging]),
 
         // Carrier plugins: the host that spawns and supervises them, the SDK plugin authors use, and
         // our carriers. Plugins are separate executables speaking framed protobuf on stdin/stdout.

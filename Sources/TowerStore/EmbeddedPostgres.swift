@@ -1,4 +1,5 @@
 import Foundation
+import TowerCrypto
 import Logging
 import Synchronization
 #if canImport(Glibc)
@@ -109,6 +110,12 @@ public final class EmbeddedPostgres: Sendable {
         startedHere.withLock { $0 = false }
     }
 
+    /// Stops the cluster when the process exits and, if given, deletes `home`: for tests and
+    /// tools that have no place to await a shutdown.
+    public func stopAtProcessExit(removing home: String? = nil) {
+        ExitCleanup.register(self, home: home)
+    }
+
     /// `stop()` for contexts that cannot await (atexit handlers, signal paths).
     public func stopBlocking() {
         guard startedHere.withLock({ $0 }) else { return }
@@ -177,7 +184,7 @@ public final class EmbeddedPostgres: Sendable {
         // The socket path (folder + "/.s.PGSQL.5432") must fit sockaddr_un (107 bytes + NUL).
         var socketDirectory = base
         if (socketDirectory + "/.s.PGSQL.\(port)").utf8.count > 107 {
-            socketDirectory = "/tmp/ctower-" + String(SHA256.hexDigest(base).prefix(16))
+            socketDirectory = "/tmp/ctower-" + String(Crypto.hex(Crypto.sha256(base)).prefix(16))
             try? fileManager.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
             chmod(socketDirectory, 0o700)
             if let runAs { try runAs.chown(socketDirectory) }
@@ -433,6 +440,28 @@ struct SystemAccount: Sendable {
     func chown(_ path: String) throws {
         guard Glibc.chown(path, uid, gid) == 0 else {
             throw StoreError(.configuration, "cannot hand \(path) to the \(name) user (chown failed, errno \(errno))")
+        }
+    }
+}
+
+/// Clusters to stop at process exit (Swift Testing has no global teardown).
+private enum ExitCleanup {
+    private static let clusters = Mutex<[(EmbeddedPostgres, String?)]>([])
+    private static let installed: Void = { atexit { ExitCleanup.stopAll() } }()
+
+    static func register(_ cluster: EmbeddedPostgres, home: String?) {
+        _ = installed
+        clusters.withLock { $0.append((cluster, home)) }
+    }
+
+    static func stopAll() {
+        let all = clusters.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+        for (cluster, home) in all {
+            cluster.stopBlocking()
+            if let home { try? FileManager.default.removeItem(atPath: home) }
         }
     }
 }

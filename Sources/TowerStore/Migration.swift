@@ -1,4 +1,5 @@
 import Foundation
+import TowerCrypto
 
 /// One `migrations/NNNN_name.sql` file.
 public struct Migration: Sendable, Hashable {
@@ -19,7 +20,7 @@ public struct Migration: Sendable, Hashable {
         self.version = version
         self.fileName = fileName
         self.sql = sql
-        self.checksum = SHA256.hexDigest(sql)
+        self.checksum = Crypto.hex(Crypto.sha256(sql))
     }
 
     static func version(ofFileName name: String) -> Int? {

@@ -13,6 +13,10 @@ struct CryptoVectorTests {
     @Test func sha256() {
         #expect(Crypto.hex(Crypto.sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Crypto.hex(Crypto.sha256([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            Crypto.hex(Crypto.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(Crypto.hex(Crypto.sha256(String(repeating: "a", count: 1000))).hasPrefix("41edece42d63e8d9bf515a9ba6932e1c20cbc9f5"))
     }
 
     @Test func hmacRFC4231Case2() {

@@ -49,35 +49,10 @@ struct TestDatabase: Sendable {
         var configuration = EmbeddedPostgres.Configuration(home: home)
         configuration.durable = false
         let cluster = try await EmbeddedPostgres.start(configuration, migrator: migrator)
-        Cleanup.register(cluster: cluster, home: home)
+        cluster.stopAtProcessExit(removing: home)
         return TestDatabase(
             ownerURL: cluster.ownerURL, appConfiguration: StoreConfiguration(url: cluster.appURL),
             superuserURL: cluster.superuserURL, cluster: cluster)
-    }
-}
-
-/// Stops embedded clusters when the test process exits (Swift Testing has no global teardown).
-enum Cleanup {
-    nonisolated(unsafe) private static var clusters: [(EmbeddedPostgres, String)] = []
-    private static let lock = NSLock()
-    private static let installed: Void = { atexit { Cleanup.stopAll() } }()
-
-    static func register(cluster: EmbeddedPostgres, home: String) {
-        _ = installed
-        lock.lock()
-        clusters.append((cluster, home))
-        lock.unlock()
-    }
-
-    static func stopAll() {
-        lock.lock()
-        let all = clusters
-        clusters.removeAll()
-        lock.unlock()
-        for (cluster, home) in all {
-            cluster.stopBlocking()
-            try? FileManager.default.removeItem(atPath: home)
-        }
     }
 }
 
@@ -88,6 +63,6 @@ func makePrivateCluster(migrate: Bool) async throws -> (EmbeddedPostgres, String
     configuration.durable = false
     let cluster = try await EmbeddedPostgres.start(
         configuration, migrator: migrate ? try Migrator(directory: TestDatabase.migrationsDirectory) : nil)
-    Cleanup.register(cluster: cluster, home: home)
+    cluster.stopAtProcessExit(removing: home)
     return (cluster, home)
 }

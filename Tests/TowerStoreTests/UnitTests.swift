@@ -50,17 +50,6 @@ struct UnitTests {
         #expect(CopyText.parseRows(bytes) == rows)
     }
 
-    @Test("SHA-256 matches the standard test vectors")
-    func sha256() {
-        #expect(SHA256.hexDigest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hexDigest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(
-            SHA256.hexDigest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
-                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(
-            SHA256.hexDigest(String(repeating: "a", count: 1000)).hasPrefix("41edece42d63e8d9bf515a9ba6932e1c20cbc9f5"))
-    }
-
     @Test("PostgreSQL errors map to codes without echoing values")
     func errorMapping() {
         let unique = StoreError(server: .init(sqlState: "23505", primaryMessage: "duplicate key", constraint: "users_email_unique"))

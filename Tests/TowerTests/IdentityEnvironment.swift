@@ -25,7 +25,7 @@ struct IdentityEnvironment: Sendable {
             var configuration = EmbeddedPostgres.Configuration(home: home)
             configuration.durable = false
             let cluster = try await EmbeddedPostgres.start(configuration, migrator: migrator)
-            ClusterCleanup.register(cluster, home: home)
+            cluster.stopAtProcessExit(removing: home)
             appURL = cluster.appURL
         }
         var configuration = StoreConfiguration(url: appURL)
@@ -84,29 +84,5 @@ func status<T>(_ call: () async throws -> T) async -> RPCError.Code? {
         return error.code
     } catch {
         return .unknown
-    }
-}
-
-enum ClusterCleanup {
-    nonisolated(unsafe) private static var clusters: [(EmbeddedPostgres, String)] = []
-    private static let lock = NSLock()
-    private static let installed: Void = { atexit { ClusterCleanup.stopAll() } }()
-
-    static func register(_ cluster: EmbeddedPostgres, home: String) {
-        _ = installed
-        lock.lock()
-        clusters.append((cluster, home))
-        lock.unlock()
-    }
-
-    static func stopAll() {
-        lock.lock()
-        let all = clusters
-        clusters.removeAll()
-        lock.unlock()
-        for (cluster, home) in all {
-            cluster.stopBlocking()
-            try? FileManager.default.removeItem(atPath: home)
-        }
     }
 }
