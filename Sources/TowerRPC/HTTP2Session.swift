@@ -50,6 +50,7 @@ final class HTTP2Session {
         var pending: ByteBuffer?
         var ended = false
         var trailers: [(String, String)]?
+        var staticTrailers: StaticHeaderBlock?
         var deferred = false
         var drainWanted = false
     }
@@ -183,6 +184,13 @@ final class HTTP2Session {
         }
     }
 
+    /// Server: response headers from a prebuilt block (nghttp2 does not copy it); DATA follows.
+    func submitResponse(streamID: Int32, headers: StaticHeaderBlock) {
+        outbound[streamID] = Outbound()
+        var provider = dataProvider()
+        _ = nghttp2_submit_response(session, streamID, headers.nameValues, headers.count, &provider)
+    }
+
     /// Client: a request whose body follows through `enqueue` and `finish`. Returns the stream id,
     /// or nil if the session cannot open streams (e.g. after GOAWAY).
     func submitRequest(headers: [(String, String)]) -> Int32? {
@@ -219,6 +227,17 @@ final class HTTP2Session {
         guard var state = outbound[streamID], !state.ended else { return }
         state.ended = true
         state.trailers = trailers
+        let wasDeferred = state.deferred
+        state.deferred = false
+        outbound[streamID] = state
+        if wasDeferred { nghttp2_session_resume_data(session, streamID) }
+    }
+
+    /// Like `finish(streamID:trailers:)` with a prebuilt trailer block.
+    func finish(streamID: Int32, staticTrailers: StaticHeaderBlock) {
+        guard var state = outbound[streamID], !state.ended else { return }
+        state.ended = true
+        state.staticTrailers = staticTrailers
         let wasDeferred = state.deferred
         state.deferred = false
         outbound[streamID] = state
@@ -300,7 +319,10 @@ final class HTTP2Session {
         if remaining == 0 && state.ended {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             outbound[streamID] = nil
-            if let trailers = state.trailers {
+            if let block = state.staticTrailers {
+                flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                _ = nghttp2_submit_trailer(session, streamID, block.nameValues, block.count)
+            } else if let trailers = state.trailers {
                 flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
                 Self.withNameValues(trailers) { nameValues, count in
                     _ = nghttp2_submit_trailer(session, streamID, nameValues, count)
@@ -360,6 +382,48 @@ final class HTTP2Session {
     fileprivate func streamClosed(streamID: Int32, errorCode: UInt32) {
         outbound[streamID] = nil
         delegate.sessionStreamClosed(streamID: streamID, errorCode: errorCode)
+    }
+}
+
+/// Header fields encoded once into memory owned by this object, for the responses every call
+/// sends alike (`:status 200` + content-type, `grpc-status 0`). nghttp2 is told not to copy names
+/// or values, so the block must outlive every session that submits it: the server keeps it in
+/// `ServerShared`, which each connection retains.
+final class StaticHeaderBlock: @unchecked Sendable {
+    private let bytes: UnsafeMutablePointer<UInt8>
+    fileprivate let nameValues: UnsafeMutablePointer<nghttp2_nv>
+    let count: Int
+
+    /// Names must be lower-case (nghttp2's NO_COPY_NAME contract).
+    init(_ headers: [(String, String)]) {
+        let total = headers.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+        bytes = .allocate(capacity: max(total, 1))
+        nameValues = .allocate(capacity: max(headers.count, 1))
+        count = headers.count
+        var offset = 0
+        for (index, (name, value)) in headers.enumerated() {
+            precondition(name == name.lowercased(), "header names must be lower-case")
+            let nameStart = bytes + offset
+            for byte in name.utf8 {
+                bytes[offset] = byte
+                offset += 1
+            }
+            let valueStart = bytes + offset
+            for byte in value.utf8 {
+                bytes[offset] = byte
+                offset += 1
+            }
+            (nameValues + index).initialize(
+                to: nghttp2_nv(
+                    name: nameStart, value: valueStart, namelen: name.utf8.count, valuelen: value.utf8.count,
+                    flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue | NGHTTP2_NV_FLAG_NO_COPY_VALUE.rawValue)))
+        }
+    }
+
+    deinit {
+        nameValues.deinitialize(count: count)
+        nameValues.deallocate()
+        bytes.deallocate()
     }
 }
 

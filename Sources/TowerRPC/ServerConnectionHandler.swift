@@ -8,6 +8,11 @@ final class ServerShared: Sendable {
     let configuration: RPCServer.Configuration
     let acceptEncodingHeader: String?
     let supportedEncodingsText: String
+    /// `:status 200`, content-type and grpc-accept-encoding: the response HEADERS of every call
+    /// without initial metadata or response compression.
+    let plainResponseHeaders: StaticHeaderBlock
+    /// `grpc-status: 0` alone: the trailers of every successful call without trailing metadata.
+    let okTrailers = StaticHeaderBlock([("grpc-status", "0")])
     private let nextConnectionID = Atomic<UInt64>(1)
     private let draining = Atomic<Bool>(false)
 
@@ -17,6 +22,9 @@ final class ServerShared: Sendable {
         let accept = CompressionAlgorithm.acceptHeader(configuration.compression)
         self.acceptEncodingHeader = configuration.compression.isEmpty ? nil : accept
         self.supportedEncodingsText = accept
+        var headers = [(":status", "200"), ("content-type", "application/grpc")]
+        if let accept = acceptEncodingHeader { headers.append(("grpc-accept-encoding", accept)) }
+        self.plainResponseHeaders = StaticHeaderBlock(headers)
     }
 
     func makeConnectionID() -> UInt64 { nextConnectionID.add(1, ordering: .relaxed).oldValue }
@@ -339,7 +347,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
             requestIsSingle: requests is SingleRequestSource)
         let interceptors = shared.configuration.interceptors
         if let taskExecutor {
-            stream.task = Task(executorPreference: taskExecutor) {
+            // Runs the handler right here, inside nghttp2's callback, until it first suspends: a
+            // unary handler that never suspends completes in this event-loop tick with no task
+            // hop (submitting frames from callbacks is allowed; flushes are deferred while inRead).
+            stream.task = Task.immediate(executorPreference: taskExecutor) {
                 await ServerCallRunner.run(handler, call: call, interceptors: interceptors)
             }
         } else {

@@ -121,10 +121,15 @@ final class ServerStream: ServerResponseSink, @unchecked Sendable {
         guard !responseHeadersSent else { return }
         responseHeadersSent = true
         compression = context?.negotiatedResponseCompression
+        let initialMetadata = context?.initialMetadata ?? Metadata()
+        if compression == nil && initialMetadata.isEmpty {
+            connection.session.submitResponse(streamID: id, headers: connection.shared.plainResponseHeaders)
+            return
+        }
         var headers: [(String, String)] = [(":status", "200"), ("content-type", "application/grpc")]
         if let compression { headers.append(("grpc-encoding", compression.name)) }
         if let accept = connection.shared.acceptEncodingHeader { headers.append(("grpc-accept-encoding", accept)) }
-        context?.initialMetadata.forEachWireHeader { headers.append(($0, $1)) }
+        initialMetadata.forEachWireHeader { headers.append(($0, $1)) }
         connection.session.submitResponse(streamID: id, headers: headers, endStream: false)
     }
 
@@ -143,7 +148,11 @@ final class ServerStream: ServerResponseSink, @unchecked Sendable {
             }
         }
         if responseHeadersSent {
-            connection.session.finish(streamID: id, trailers: trailers(error))
+            if error == nil, context?.trailingMetadata.isEmpty ?? true {
+                connection.session.finish(streamID: id, staticTrailers: connection.shared.okTrailers)
+            } else {
+                connection.session.finish(streamID: id, trailers: trailers(error))
+            }
         } else {
             var headers: [(String, String)] = [(":status", "200"), ("content-type", "application/grpc")]
             if let accept = connection.shared.acceptEncodingHeader { headers.append(("grpc-accept-encoding", accept)) }
