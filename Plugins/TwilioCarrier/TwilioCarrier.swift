@@ -27,6 +27,7 @@ public final class TwilioCarrier: CarrierPlugin {
         var to: String
         var from: String
         var startedAt: Int64
+        var body: String? = nil
         var sid: String?
     }
 
@@ -34,6 +35,17 @@ public final class TwilioCarrier: CarrierPlugin {
         var connections: [String: TwilioConnectionSettings] = [:]
         var sends = BoundedMap<String, SendRecord>(capacity: 50_000)  // "connection\u{1f}key"
         var statuses = BoundedMap<String, String>(capacity: 100_000)  // "connection\u{1f}sid" -> highest status
+        var owners = BoundedMap<String, String>(capacity: 100_000)  // "connection\u{1f}sid" -> idempotency key
+
+        /// Remembers that `sid` is the message sent with `key`.
+        mutating func learn(connection: String, key: String, sid: String) {
+            if sends[connection + "\u{1f}" + key] == nil {
+                sends[connection + "\u{1f}" + key] = SendRecord(to: "", from: "", startedAt: 0, sid: sid)
+            } else {
+                sends[connection + "\u{1f}" + key]?.sid = sid
+            }
+            owners[connection + "\u{1f}" + sid] = key
+        }
         var lastThrottle: [String: ContinuousClock.Instant] = [:]
     }
 
@@ -94,7 +106,7 @@ public final class TwilioCarrier: CarrierPlugin {
         }
         let (timeout, connectTimeout) = try Self.timeouts(settings, context)
         let recordKey = context.connectionID + "\u{1f}" + request.idempotencyKey
-        state.withLock { $0.sends[recordKey] = SendRecord(to: request.to, from: request.from, startedAt: now, sid: nil) }
+        state.withLock { $0.sends[recordKey] = SendRecord(to: request.to, from: request.from, startedAt: now, body: request.body, sid: nil) }
 
         let response: HTTPResponse
         do {
@@ -114,7 +126,7 @@ public final class TwilioCarrier: CarrierPlugin {
             throw CarrierPluginError(
                 .transient, "Twilio accepted the message but its answer had no sid", submissionState: .submitted)
         }
-        state.withLock { $0.sends[recordKey]?.sid = sid }
+        state.withLock { $0.learn(connection: context.connectionID, key: request.idempotencyKey, sid: sid) }
         var result = Carrier_SendResponse()
         result.providerMessageID = sid
         result.carrierStatus = json["status"]?.stringValue ?? ""
@@ -173,7 +185,12 @@ public final class TwilioCarrier: CarrierPlugin {
                 .transient, "Twilio cannot search by idempotency key: QueryStatus needs to and not_before for a message this process did not send",
                 submissionState: .unknown)
         }
-        return try await searchMessage(to: to, from: from, notBefore: notBefore, settings: settings, context: context)
+        let found = try await searchMessage(
+            key: request.idempotencyKey, to: to, from: from, notBefore: notBefore, body: record?.body, settings: settings, context: context)
+        if found.found {
+            state.withLock { $0.learn(connection: context.connectionID, key: request.idempotencyKey, sid: found.providerMessageID) }
+        }
+        return found
     }
 
     private func fetchMessage(_ sid: String, settings: TwilioConnectionSettings, context: RequestContext) async throws -> Carrier_QueryStatusResponse {
@@ -181,19 +198,28 @@ public final class TwilioCarrier: CarrierPlugin {
         return Self.queryResponse(json)
     }
 
-    /// Lists the recipient's messages newest first and takes the oldest outbound one created
-    /// at or after `notBefore` (less 5 minutes of clock skew).
+    /// Lists the recipient's messages (newest first) back to `notBefore` less a minute of clock
+    /// skew, ignoring inbound ones and those known to belong to another idempotency key.
+    /// None left: not submitted. When this process made the attempt it knows the body, and
+    /// exactly one candidate with that body is the message. Otherwise any candidate makes the
+    /// answer ambiguous (TRANSIENT, UNKNOWN): the host must wait for the status callback that
+    /// names the key (`?ik=`), because "found" for someone else's message would lose ours.
     private func searchMessage(
-        to: String, from: String, notBefore: Int64, settings: TwilioConnectionSettings, context: RequestContext
+        key: String, to: String, from: String, notBefore: Int64, body: String?, settings: TwilioConnectionSettings, context: RequestContext
     ) async throws -> Carrier_QueryStatusResponse {
-        let cutoff = notBefore - 300
+        let cutoff = notBefore - 60
+        let connectionID = context.connectionID
+        let owner = { (sid: String) -> String? in self.state.withLock { $0.owners[connectionID + "\u{1f}" + sid] } }
         var fields = [("To", to), ("PageSize", "100")]
         if !from.isEmpty { fields.append(("From", from)) }
         var url: String? = settings.accountURL + "/Messages.json?" + FormEncoding.encode(fields)
-        var best: (created: Int64, json: JSONValue)?
+        var candidates: [JSONValue] = []
         var pages = 0
-        while let next = url, pages < 10 {
+        while let next = url {
             pages += 1
+            guard pages <= 10 else {
+                throw CarrierPluginError(.transient, "QueryStatus: too many recent messages to \(to) to search", submissionState: .unknown)
+            }
             let page = try await getJSON(next, settings: settings, context: context, operation: "QueryStatus")
             guard case .array(let messages)? = page["messages"] else { break }
             var reachedCutoff = messages.isEmpty
@@ -203,14 +229,28 @@ public final class TwilioCarrier: CarrierPlugin {
                     reachedCutoff = true
                     continue
                 }
-                guard message["direction"]?.stringValue?.hasPrefix("outbound") ?? true else { continue }
-                if best == nil || created <= best!.created { best = (created, message) }
+                guard message["direction"]?.stringValue?.hasPrefix("outbound") ?? true, let sid = message["sid"]?.stringValue else { continue }
+                switch owner(sid) {
+                case key?: return Self.queryResponse(message)
+                case .some: continue
+                case nil: candidates.append(message)
+                }
             }
             if reachedCutoff { break }
             url = page["next_page_uri"]?.stringValue.map { settings.baseURL + $0 }
         }
-        guard let best else { return Carrier_QueryStatusResponse() }
-        return Self.queryResponse(best.json)
+        if let body {
+            candidates = candidates.filter { $0["body"]?.stringValue == body }
+        }
+        switch candidates.count {
+        case 0: return Carrier_QueryStatusResponse()
+        case 1 where body != nil: return Self.queryResponse(candidates[0])
+        default:
+            throw CarrierPluginError(
+                .transient,
+                "QueryStatus: \(candidates.count) messages to \(to) since not_before could be this one; wait for its status callback",
+                submissionState: .unknown)
+        }
     }
 
     static func queryResponse(_ message: JSONValue) -> Carrier_QueryStatusResponse {
@@ -247,12 +287,7 @@ public final class TwilioCarrier: CarrierPlugin {
                 if let current = state.statuses[sidKey], !TwilioMessageStatus.supersedes(webhook.status, current) { return false }
                 state.statuses[sidKey] = webhook.status
                 if !status.idempotencyKey.isEmpty {
-                    let recordKey = context.connectionID + "\u{1f}" + status.idempotencyKey
-                    if state.sends[recordKey] == nil {
-                        state.sends[recordKey] = SendRecord(to: status.to, from: status.from, startedAt: 0, sid: status.providerMessageID)
-                    } else {
-                        state.sends[recordKey]?.sid = status.providerMessageID
-                    }
+                    state.learn(connection: context.connectionID, key: status.idempotencyKey, sid: status.providerMessageID)
                 }
                 return true
             }
