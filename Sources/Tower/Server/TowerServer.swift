@@ -92,7 +92,10 @@ public final class TowerServer: Sendable {
             rpc.host = options.host
             rpc.port = options.port
             rpc.logger = logger
-            rpc.interceptors = [AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
+            // Outermost first: every call is logged and counted, including refused ones.
+            let metrics = RPCMetrics()
+            rpc.interceptors = [AccessLogInterceptor(), metrics.interceptor, AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
+            rpc.httpRoutes.append(metrics.route)
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()
             return TowerServer(address: address, store: store, server: server, health: health, cluster: cluster, logger: logger)
