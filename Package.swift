@@ -86,7 +86,8 @@ let package = Package(
         // The business domains, one folder each (Identity, Leads, ...): RPC handlers, SQL, pure logic.
         .target(
             name: "Tower",
-            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging] + nio),
+            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging]
+                + nio),
 
         // The one executable.
         .executableTarget(
@@ -103,7 +104,8 @@ let package = Package(
         // The standard gRPC interop TestService, served for stock clients (Tests/Interop drives it).
         .target(name: "CInteropProtoC", dependencies: ["CProtobufC", "CTowerProtoC"], path: "Sources/Interop/CInteropProtoC"),
         .target(
-            name: "InteropProto", dependencies: ["CInteropProtoC", "CTowerProtoC", "CProtobufC", "TowerProtoRuntime", "TowerRPC", "TowerProto"],
+            name: "InteropProto",
+            dependencies: ["CInteropProtoC", "CTowerProtoC", "CProtobufC", "TowerProtoRuntime", "TowerRPC", "TowerProto"],
             path: "Sources/Interop/InteropProto"),
         .executableTarget(
             name: "ctower-interop-server",
@@ -114,9 +116,16 @@ let package = Package(
         .testTarget(name: "TowerRPCTests", dependencies: ["TowerRPC", "TowerProto", "TowerStandardServices", "InteropProto"] + nio),
         .testTarget(name: "TowerStoreTests", dependencies: ["TowerStore"]),
         .testTarget(name: "TowerCryptoTests", dependencies: ["TowerCrypto"]),
-        .testTarget(name: "TwilioCarrierTests", dependencies: ["TwilioCarrier", "TowerCarrierHost", "CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto", "TowerProtoRuntime", "CarrierConformance", .product(name: "NIOHTTP1", package: "swift-nio")] + nio),
+        .testTarget(
+            name: "TwilioCarrierTests",
+            dependencies: [
+                "TwilioCarrier", "TowerCarrierHost", "CarrierKit", "TowerHTTPClient", "TowerCrypto", "TowerProto", "TowerProtoRuntime",
+                "CarrierConformance", .product(name: "NIOHTTP1", package: "swift-nio"),
+            ] + nio),
         .testTarget(name: "CarrierConformanceTests", dependencies: ["CarrierConformance", "TowerCarrierHost"]),
-        .testTarget(name: "TowerTests", dependencies: ["Tower", "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
+        .testTarget(
+            name: "TowerTests",
+            dependencies: ["Tower", "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
         .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],

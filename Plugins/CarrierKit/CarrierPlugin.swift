@@ -60,13 +60,19 @@ extension CarrierPlugin {
     public func parseWebhook(_ request: Carrier_ParseWebhookRequest, context: RequestContext) async throws -> Carrier_ParseWebhookResponse {
         throw CarrierPluginError.unsupported("ParseWebhook")
     }
-    public func searchNumbers(_ request: Carrier_SearchNumbersRequest, context: RequestContext) async throws -> Carrier_SearchNumbersResponse {
+    public func searchNumbers(_ request: Carrier_SearchNumbersRequest, context: RequestContext) async throws
+        -> Carrier_SearchNumbersResponse
+    {
         throw CarrierPluginError.unsupported("SearchNumbers")
     }
-    public func purchaseNumber(_ request: Carrier_PurchaseNumberRequest, context: RequestContext) async throws -> Carrier_PurchaseNumberResponse {
+    public func purchaseNumber(_ request: Carrier_PurchaseNumberRequest, context: RequestContext) async throws
+        -> Carrier_PurchaseNumberResponse
+    {
         throw CarrierPluginError.unsupported("PurchaseNumber")
     }
-    public func releaseNumber(_ request: Carrier_ReleaseNumberRequest, context: RequestContext) async throws -> Carrier_ReleaseNumberResponse {
+    public func releaseNumber(_ request: Carrier_ReleaseNumberRequest, context: RequestContext) async throws
+        -> Carrier_ReleaseNumberResponse
+    {
         throw CarrierPluginError.unsupported("ReleaseNumber")
     }
     public func checkAccount(_ request: Carrier_CheckAccountRequest, context: RequestContext) async throws -> Carrier_CheckAccountResponse {

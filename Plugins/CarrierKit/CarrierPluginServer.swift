@@ -217,7 +217,10 @@ private final class Session<Plugin: CarrierPlugin>: Sendable {
             case .releaseNumber(let r): return .releaseNumber(try await plugin.releaseNumber(r, context: context))
             case .checkAccount(let r): return .checkAccount(try await plugin.checkAccount(r, context: context))
             case .shutdown: return .shutdown(Carrier_ShutdownResponse())
-            case nil: throw CarrierPluginError.unsupported("this operation (unknown to protocol \(CarrierProtocol.supportedMajorVersions.upperBound).\(CarrierProtocol.minorVersion))")
+            case nil:
+                throw CarrierPluginError.unsupported(
+                    "this operation (unknown to protocol \(CarrierProtocol.supportedMajorVersions.upperBound).\(CarrierProtocol.minorVersion))"
+                )
             }
         } catch let error as CarrierPluginError {
             return .error(error.operationError)

@@ -1,10 +1,11 @@
 // The only file in CarrierKit that touches file descriptors, threads and signals directly.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 import TowerProto
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The plugin's side of the pipes: frames in on stdin, frames out on a private copy of the real
 /// stdout, logs on stderr.
@@ -110,11 +111,13 @@ final class StandardStreams: Sendable {
         }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                return nil
+            }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
         pthread_detach(thread)
     }

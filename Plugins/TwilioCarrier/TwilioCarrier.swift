@@ -106,12 +106,15 @@ public final class TwilioCarrier: CarrierPlugin {
         }
         let (timeout, connectTimeout) = try Self.timeouts(settings, context)
         let recordKey = context.connectionID + "\u{1f}" + request.idempotencyKey
-        state.withLock { $0.sends[recordKey] = SendRecord(to: request.to, from: request.from, startedAt: now, body: request.body, sid: nil) }
+        state.withLock {
+            $0.sends[recordKey] = SendRecord(to: request.to, from: request.from, startedAt: now, body: request.body, sid: nil)
+        }
 
         let response: HTTPResponse
         do {
             response = try await http.execute(
-                .form(.post, url: settings.accountURL + "/Messages.json", fields: fields, timeout: timeout,
+                .form(
+                    .post, url: settings.accountURL + "/Messages.json", fields: fields, timeout: timeout,
                     connectTimeout: connectTimeout, basicAuth: BasicAuth(username: settings.accountSID, password: settings.authToken)))
         } catch {
             throw TwilioAPIError.transport(error, operation: "Send")
@@ -141,7 +144,9 @@ public final class TwilioCarrier: CarrierPlugin {
     }
 
     /// The HTTP timeouts within the request's deadline; CANCELLED when none is left.
-    private static func timeouts(_ settings: TwilioConnectionSettings, _ context: RequestContext) throws(CarrierPluginError) -> (Duration, Duration) {
+    private static func timeouts(_ settings: TwilioConnectionSettings, _ context: RequestContext) throws(CarrierPluginError) -> (
+        Duration, Duration
+    ) {
         var timeout = settings.requestTimeout
         if let deadline = context.deadline {
             let remaining = deadline - .now
@@ -182,7 +187,8 @@ public final class TwilioCarrier: CarrierPlugin {
         guard !to.isEmpty, let notBefore else {
             // Without a recipient and a time window "not found" could not be trusted.
             throw CarrierPluginError(
-                .transient, "Twilio cannot search by idempotency key: QueryStatus needs to and not_before for a message this process did not send",
+                .transient,
+                "Twilio cannot search by idempotency key: QueryStatus needs to and not_before for a message this process did not send",
                 submissionState: .unknown)
         }
         let found = try await searchMessage(
@@ -193,8 +199,12 @@ public final class TwilioCarrier: CarrierPlugin {
         return found
     }
 
-    private func fetchMessage(_ sid: String, settings: TwilioConnectionSettings, context: RequestContext) async throws -> Carrier_QueryStatusResponse {
-        let json = try await getJSON(settings.accountURL + "/Messages/\(FormEncoding.percentEncode(sid)).json", settings: settings, context: context, operation: "QueryStatus")
+    private func fetchMessage(_ sid: String, settings: TwilioConnectionSettings, context: RequestContext) async throws
+        -> Carrier_QueryStatusResponse
+    {
+        let json = try await getJSON(
+            settings.accountURL + "/Messages/\(FormEncoding.percentEncode(sid)).json", settings: settings, context: context,
+            operation: "QueryStatus")
         return Self.queryResponse(json)
     }
 
@@ -229,7 +239,9 @@ public final class TwilioCarrier: CarrierPlugin {
                     reachedCutoff = true
                     continue
                 }
-                guard message["direction"]?.stringValue?.hasPrefix("outbound") ?? true, let sid = message["sid"]?.stringValue else { continue }
+                guard message["direction"]?.stringValue?.hasPrefix("outbound") ?? true, let sid = message["sid"]?.stringValue else {
+                    continue
+                }
                 switch owner(sid) {
                 case key?: return Self.queryResponse(message)
                 case .some: continue
@@ -313,14 +325,18 @@ public final class TwilioCarrier: CarrierPlugin {
         response.accountName = account["friendly_name"]?.stringValue ?? ""
         response.status = account["status"]?.stringValue ?? ""
         // The balance is a nicety: sub-accounts cannot read it, so a failure is not an error.
-        if let balance = try? await getJSON(settings.accountURL + "/Balance.json", settings: settings, context: context, operation: "CheckAccount") {
+        if let balance = try? await getJSON(
+            settings.accountURL + "/Balance.json", settings: settings, context: context, operation: "CheckAccount")
+        {
             response.balance = balance["balance"]?.stringValue ?? ""
             response.currency = balance["currency"]?.stringValue ?? ""
         }
         return response
     }
 
-    public func searchNumbers(_ request: Carrier_SearchNumbersRequest, context: RequestContext) async throws -> Carrier_SearchNumbersResponse {
+    public func searchNumbers(_ request: Carrier_SearchNumbersRequest, context: RequestContext) async throws
+        -> Carrier_SearchNumbersResponse
+    {
         let settings = try settings(context)
         let country = request.country.isEmpty ? "US" : request.country.uppercased()
         let type: (path: String, kind: Carrier_NumberType) =
@@ -332,7 +348,9 @@ public final class TwilioCarrier: CarrierPlugin {
         var fields = [("SmsEnabled", "true"), ("PageSize", String(request.limit == 0 ? 20 : min(request.limit, 1000)))]
         if !request.areaCode.isEmpty { fields.append(("AreaCode", request.areaCode)) }
         if !request.contains.isEmpty { fields.append(("Contains", request.contains)) }
-        let url = settings.accountURL + "/AvailablePhoneNumbers/\(FormEncoding.percentEncode(country))/\(type.path).json?" + FormEncoding.encode(fields)
+        let url =
+            settings.accountURL + "/AvailablePhoneNumbers/\(FormEncoding.percentEncode(country))/\(type.path).json?"
+            + FormEncoding.encode(fields)
         let json = try await getJSON(url, settings: settings, context: context, operation: "SearchNumbers")
         var response = Carrier_SearchNumbersResponse()
         guard case .array(let numbers)? = json["available_phone_numbers"] else { return response }
@@ -350,7 +368,9 @@ public final class TwilioCarrier: CarrierPlugin {
         return response
     }
 
-    public func purchaseNumber(_ request: Carrier_PurchaseNumberRequest, context: RequestContext) async throws -> Carrier_PurchaseNumberResponse {
+    public func purchaseNumber(_ request: Carrier_PurchaseNumberRequest, context: RequestContext) async throws
+        -> Carrier_PurchaseNumberResponse
+    {
         let settings = try settings(context)
         guard !request.phoneNumber.isEmpty else { throw CarrierPluginError(.permanent, "phone_number is required") }
         var fields = [("PhoneNumber", request.phoneNumber)]
@@ -360,7 +380,8 @@ public final class TwilioCarrier: CarrierPlugin {
         let response: HTTPResponse
         do {
             response = try await http.execute(
-                .form(.post, url: settings.accountURL + "/IncomingPhoneNumbers.json", fields: fields, timeout: timeout,
+                .form(
+                    .post, url: settings.accountURL + "/IncomingPhoneNumbers.json", fields: fields, timeout: timeout,
                     connectTimeout: connectTimeout, basicAuth: BasicAuth(username: settings.accountSID, password: settings.authToken)))
         } catch {
             throw TwilioAPIError.transport(error, operation: "PurchaseNumber")
@@ -373,11 +394,15 @@ public final class TwilioCarrier: CarrierPlugin {
         return result
     }
 
-    public func releaseNumber(_ request: Carrier_ReleaseNumberRequest, context: RequestContext) async throws -> Carrier_ReleaseNumberResponse {
+    public func releaseNumber(_ request: Carrier_ReleaseNumberRequest, context: RequestContext) async throws
+        -> Carrier_ReleaseNumberResponse
+    {
         let settings = try settings(context)
         var sid = request.providerNumberID
         if sid.isEmpty {
-            guard !request.phoneNumber.isEmpty else { throw CarrierPluginError(.permanent, "provider_number_id or phone_number is required") }
+            guard !request.phoneNumber.isEmpty else {
+                throw CarrierPluginError(.permanent, "provider_number_id or phone_number is required")
+            }
             let url = settings.accountURL + "/IncomingPhoneNumbers.json?" + FormEncoding.encode([("PhoneNumber", request.phoneNumber)])
             let list = try await getJSON(url, settings: settings, context: context, operation: "ReleaseNumber")
             guard case .array(let numbers)? = list["incoming_phone_numbers"], let found = numbers.first?["sid"]?.stringValue else {
@@ -405,7 +430,9 @@ public final class TwilioCarrier: CarrierPlugin {
 
     // MARK: HTTP
 
-    private func getJSON(_ url: String, settings: TwilioConnectionSettings, context: RequestContext, operation: String) async throws -> JSONValue {
+    private func getJSON(_ url: String, settings: TwilioConnectionSettings, context: RequestContext, operation: String) async throws
+        -> JSONValue
+    {
         let (timeout, connectTimeout) = try Self.timeouts(settings, context)
         let response: HTTPResponse
         do {

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CarrierKit
 import TowerProto
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// One tenant's Twilio connection, from Configure.
 public struct TwilioConnectionSettings: Sendable, Hashable, CustomStringConvertible {

@@ -12,7 +12,8 @@ enum TwilioDate {
         else { return nil }
         let clock = parts[3].split(separator: ":").compactMap { Int64($0) }
         guard clock.count >= 2 else { return nil }
-        var seconds = daysFromCivil(year: year, month: Int64(monthIndex + 1), day: day) * 86_400
+        var seconds =
+            daysFromCivil(year: year, month: Int64(monthIndex + 1), day: day) * 86_400
             + clock[0] * 3600 + clock[1] * 60 + (clock.count > 2 ? clock[2] : 0)
         if parts.count > 4, let zone = Int64(parts[4].dropFirst()), parts[4].count == 5 {
             let offset = (zone / 100) * 3600 + (zone % 100) * 60

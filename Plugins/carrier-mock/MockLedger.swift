@@ -38,7 +38,9 @@ final class MockLedger: Sendable {
 
     /// Records a send unless the key is already known (or always, when `deduplicate` is false,
     /// to imitate a carrier without idempotency keys). Returns the record and whether it is new.
-    func accept(key: String, from: String, to: String, providerID: String, deduplicate: Bool = true) throws(MockError) -> (Record, isNew: Bool) {
+    func accept(key: String, from: String, to: String, providerID: String, deduplicate: Bool = true) throws(MockError) -> (
+        Record, isNew: Bool
+    ) {
         let result = state.withLock { state -> Result<(Record, Bool), MockError> in
             if deduplicate, let existing = state.records[key] { return .success((existing, false)) }
             let record = Record(providerID: providerID, from: from, to: to)

@@ -1,6 +1,6 @@
 // The only file of the mock that calls the C library: the ledger file and the wall clock.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An append-only file written one whole line per `write(2)`, so a SIGKILL leaves either the

@@ -87,7 +87,9 @@ public struct ConformanceConfiguration: Sendable {
             }
             let headers = try strings(entry["headers"], "webhooks[\(index)].headers").sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             webhooks.append(
-                Webhook(method: entry["method"] as? String ?? "POST", url: url, headers: headers, body: Array((entry["body"] as? String ?? "").utf8)))
+                Webhook(
+                    method: entry["method"] as? String ?? "POST", url: url, headers: headers,
+                    body: Array((entry["body"] as? String ?? "").utf8)))
         }
         if let seconds = root["scenario_timeout_seconds"] as? Double { scenarioTimeout = .milliseconds(Int(seconds * 1000)) }
     }

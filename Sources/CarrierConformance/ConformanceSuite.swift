@@ -13,7 +13,10 @@ public struct ConformanceSuite: Sendable {
     private let logger: Logger
     private let connectionID = "conformance"
 
-    public init(executable: String, configuration: ConformanceConfiguration = ConformanceConfiguration(), logger: Logger = Logger(label: "ctower.conformance")) {
+    public init(
+        executable: String, configuration: ConformanceConfiguration = ConformanceConfiguration(),
+        logger: Logger = Logger(label: "ctower.conformance")
+    ) {
         self.executable = executable
         self.configuration = configuration
         self.logger = logger
@@ -89,7 +92,9 @@ public struct ConformanceSuite: Sendable {
         guard ack.minMajorVersion <= 1, ack.maxMajorVersion >= 1 else {
             throw ScenarioFailure("HelloAck range \(ack.minMajorVersion)...\(ack.maxMajorVersion) does not contain the chosen version 1")
         }
-        guard !ack.pluginName.isEmpty, !ack.pluginVersion.isEmpty else { throw ScenarioFailure("plugin_name and plugin_version must be set") }
+        guard !ack.pluginName.isEmpty, !ack.pluginVersion.isEmpty else {
+            throw ScenarioFailure("plugin_name and plugin_version must be set")
+        }
         if let violation = session.violation { throw ScenarioFailure(violation) }
     }
 
@@ -130,14 +135,17 @@ public struct ConformanceSuite: Sendable {
         _ = try await session.call(id: 1, connectionID: connectionID, .configure(configureRequest()))
         var nextID: UInt64 = 2
         if capabilities.contains(.sendSms) {
-            _ = try await session.call(id: nextID, connectionID: connectionID, .send(message(key: "conformance-frames-\(UUID().uuidString)")))
+            _ = try await session.call(
+                id: nextID, connectionID: connectionID, .send(message(key: "conformance-frames-\(UUID().uuidString)")))
             nextID += 1
         }
         if capabilities.contains(.accountCheck) {
             _ = try await session.call(id: nextID, connectionID: connectionID, .checkAccount(Carrier_CheckAccountRequest()))
         }
         session.closeInput()
-        guard await session.waitForExit(timeout: .seconds(10)) != nil else { throw ScenarioFailure("the plugin did not exit after stdin closed") }
+        guard await session.waitForExit(timeout: .seconds(10)) != nil else {
+            throw ScenarioFailure("the plugin did not exit after stdin closed")
+        }
         if let violation = session.violation { throw ScenarioFailure("stdout carried something other than frames: \(violation)") }
     }
 
@@ -148,7 +156,9 @@ public struct ConformanceSuite: Sendable {
         let limit = ack.maxFrameBytes == 0 ? UInt32(CarrierProtocol.defaultMaxFrameBytes) : ack.maxFrameBytes
         let claimed = limit + 1
         // Only the length prefix and a few bytes: a plugin must refuse on the prefix alone.
-        session.write(bytes: [UInt8(claimed >> 24), UInt8(claimed >> 16 & 0xff), UInt8(claimed >> 8 & 0xff), UInt8(claimed & 0xff), 1, 2, 3])
+        session.write(bytes: [
+            UInt8(claimed >> 24), UInt8(claimed >> 16 & 0xff), UInt8(claimed >> 8 & 0xff), UInt8(claimed & 0xff), 1, 2, 3,
+        ])
         guard let status = await session.waitForExit(timeout: .seconds(5)) else {
             throw ScenarioFailure("the plugin kept running after announcing a \(claimed)-byte frame (its max_frame_bytes is \(limit))")
         }
@@ -204,7 +214,8 @@ public struct ConformanceSuite: Sendable {
         _ = try await session.handshake()
         _ = try await session.call(id: 1, connectionID: connectionID, .configure(configureRequest()))
         let operation: Carrier_Request.Operation =
-            capabilities.contains(.sendSms) ? .send(message(key: "conformance-cancel-\(UUID().uuidString)")) : .checkAccount(Carrier_CheckAccountRequest())
+            capabilities.contains(.sendSms)
+            ? .send(message(key: "conformance-cancel-\(UUID().uuidString)")) : .checkAccount(Carrier_CheckAccountRequest())
         var request = Carrier_Request()
         request.connectionID = connectionID
         request.operation = operation
@@ -246,7 +257,9 @@ public struct ConformanceSuite: Sendable {
         session.write(envelope)
         let response = try await session.response(id: 2, timeout: .seconds(10))
         let took = ContinuousClock.now - started
-        guard took < .seconds(3) else { throw ScenarioFailure("answered \(took) after a 300 ms deadline; give up as soon as you can after it") }
+        guard took < .seconds(3) else {
+            throw ScenarioFailure("answered \(took) after a 300 ms deadline; give up as soon as you can after it")
+        }
         if case .error(let error) = response.result, error.submissionState == .unspecified {
             throw ScenarioFailure("a send that ran out of time must say whether it was submitted")
         }
@@ -262,14 +275,19 @@ public struct ConformanceSuite: Sendable {
             var limited: CarrierError?
             for index in 0..<50 where limited == nil {
                 do {
-                    _ = try await host.send(message(key: "conformance-rl-\(index)-\(UUID().uuidString)", to: variant.to), connection: connectionID)
+                    _ = try await host.send(
+                        message(key: "conformance-rl-\(index)-\(UUID().uuidString)", to: variant.to), connection: connectionID)
                 } catch let error as CarrierError where error.code == .rateLimited {
                     limited = error
                 }
             }
             guard let limited else { throw ScenarioFailure("50 quick sends were never answered RATE_LIMITED") }
-            guard limited.submissionState == .notSubmitted else { throw ScenarioFailure("RATE_LIMITED must be NOT_SUBMITTED, was \(limited.submissionState)") }
-            guard let retryAfter = limited.retryAfter, retryAfter > .zero else { throw ScenarioFailure("RATE_LIMITED must carry retry_after") }
+            guard limited.submissionState == .notSubmitted else {
+                throw ScenarioFailure("RATE_LIMITED must be NOT_SUBMITTED, was \(limited.submissionState)")
+            }
+            guard let retryAfter = limited.retryAfter, retryAfter > .zero else {
+                throw ScenarioFailure("RATE_LIMITED must carry retry_after")
+            }
             let throttle = await firstEvent(in: host, within: .seconds(3)) { if case .throttle = $0.kind { true } else { false } }
             guard throttle != nil else { throw ScenarioFailure("no Throttle event within 3 s of RATE_LIMITED") }
         }
@@ -282,7 +300,9 @@ public struct ConformanceSuite: Sendable {
         try await withHost(extraSettings: slow.settings) { host in
             let key = "conformance-crash-\(UUID().uuidString)"
             let send = Task { () -> Result<SendResult, CarrierError> in
-                do { return .success(try await host.send(message(key: key, to: slow.to), connection: connectionID, timeout: .seconds(20))) } catch let error as CarrierError {
+                do {
+                    return .success(try await host.send(message(key: key, to: slow.to), connection: connectionID, timeout: .seconds(20)))
+                } catch let error as CarrierError {
                     return .failure(error)
                 } catch {
                     return .failure(CarrierError(.transient, "\(error)"))
@@ -320,7 +340,9 @@ public struct ConformanceSuite: Sendable {
             } else {
                 let status = try await host.queryStatus(idempotencyKey: key, connection: connectionID)
                 guard status.found, status.providerMessageID == first.providerMessageID else {
-                    throw ScenarioFailure("QueryStatus did not find the message just sent with this key (found=\(status.found), id \(status.providerMessageID))")
+                    throw ScenarioFailure(
+                        "QueryStatus did not find the message just sent with this key (found=\(status.found), id \(status.providerMessageID))"
+                    )
                 }
             }
             if capabilities.contains(.queryStatus) {
@@ -385,7 +407,8 @@ public struct ConformanceSuite: Sendable {
             var request = Carrier_Request()
             request.connectionID = connectionID
             request.operation =
-                capabilities.contains(.sendSms) ? .send(message(key: "conformance-drain-\(id)-\(UUID().uuidString)")) : .configure(configureRequest())
+                capabilities.contains(.sendSms)
+                ? .send(message(key: "conformance-drain-\(id)-\(UUID().uuidString)")) : .configure(configureRequest())
             var envelope = Carrier_Envelope()
             envelope.id = id
             envelope.payload = .request(request)
@@ -407,7 +430,9 @@ public struct ConformanceSuite: Sendable {
             }
         }
         session.closeInput()
-        guard let status = await session.waitForExit(timeout: .seconds(5)) else { throw ScenarioFailure("the plugin did not exit after Shutdown and stdin close") }
+        guard let status = await session.waitForExit(timeout: .seconds(5)) else {
+            throw ScenarioFailure("the plugin did not exit after Shutdown and stdin close")
+        }
         guard status == 0 else { throw ScenarioFailure("the plugin exited with status \(status) after a clean shutdown") }
     }
 
@@ -456,7 +481,9 @@ public struct ConformanceSuite: Sendable {
         await host.shutdown()
     }
 
-    private func firstEvent(in host: CarrierHost, within timeout: Duration, where predicate: @escaping @Sendable (CarrierEvent) -> Bool) async -> CarrierEvent? {
+    private func firstEvent(in host: CarrierHost, within timeout: Duration, where predicate: @escaping @Sendable (CarrierEvent) -> Bool)
+        async -> CarrierEvent?
+    {
         await withTaskGroup(of: CarrierEvent?.self) { group in
             group.addTask {
                 for await event in host.events where predicate(event) { return event }

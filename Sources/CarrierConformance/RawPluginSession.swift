@@ -52,7 +52,9 @@ final class RawPluginSession: Sendable {
                 }
             }
             if decoder.bufferedByteCount > 0 {
-                shared.state.withLock { $0.violation = $0.violation ?? "stdout ended inside a frame (\(decoder.bufferedByteCount) stray bytes)" }
+                shared.state.withLock {
+                    $0.violation = $0.violation ?? "stdout ended inside a frame (\(decoder.bufferedByteCount) stray bytes)"
+                }
             }
             shared.state.withLock { $0.stdoutClosed = true }
         }
@@ -79,7 +81,9 @@ final class RawPluginSession: Sendable {
     }
 
     /// Sends Hello with the given range and returns the HelloAck.
-    func handshake(versions: ClosedRange<UInt32> = CarrierProtocol.supportedMajorVersions, timeout: Duration = .seconds(10)) async throws -> Carrier_HelloAck {
+    func handshake(versions: ClosedRange<UInt32> = CarrierProtocol.supportedMajorVersions, timeout: Duration = .seconds(10)) async throws
+        -> Carrier_HelloAck
+    {
         var hello = Carrier_Hello()
         hello.minMajorVersion = versions.lowerBound
         hello.maxMajorVersion = versions.upperBound
@@ -112,7 +116,9 @@ final class RawPluginSession: Sendable {
     }
 
     /// Sends a request and waits for its Response.
-    func call(id: UInt64, connectionID: String, _ operation: Carrier_Request.Operation, timeout: Duration = .seconds(15)) async throws -> Carrier_Response {
+    func call(id: UInt64, connectionID: String, _ operation: Carrier_Request.Operation, timeout: Duration = .seconds(15)) async throws
+        -> Carrier_Response
+    {
         var request = Carrier_Request()
         request.connectionID = connectionID
         request.operation = operation

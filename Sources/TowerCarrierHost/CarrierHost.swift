@@ -75,7 +75,9 @@ public actor CarrierHost {
     private var crashTimes: [ContinuousClock.Instant] = []
     private var consecutiveCrashes = 0
 
-    public init(configuration: Configuration, logger: Logger = Logger(label: "ctower.carrier"), group: MultiThreadedEventLoopGroup = .singleton) {
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "ctower.carrier"), group: MultiThreadedEventLoopGroup = .singleton
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.group = group
@@ -182,7 +184,8 @@ public actor CarrierHost {
             let reason = "\(crashTimes.count) crashes within \(configuration.restartWindow); giving up"
             logger.critical("carrier \(configuration.carrierName) is unhealthy: \(reason)")
             healthState = .unhealthy(reason: reason)
-            failWaiters(CarrierError(.unavailable, "carrier \(configuration.carrierName) is unhealthy: \(reason)", submissionState: .notSubmitted))
+            failWaiters(
+                CarrierError(.unavailable, "carrier \(configuration.carrierName) is unhealthy: \(reason)", submissionState: .notSubmitted))
             return
         }
         healthState = .restarting
@@ -256,8 +259,9 @@ public actor CarrierHost {
     }
 
     private func expireWaiter(_ id: UInt64) {
-        waiters.removeValue(forKey: id)?.resume(throwing: CarrierError(
-            .deadlineExceeded, "carrier \(configuration.carrierName) did not come back in time", submissionState: .notSubmitted))
+        waiters.removeValue(forKey: id)?.resume(
+            throwing: CarrierError(
+                .deadlineExceeded, "carrier \(configuration.carrierName) did not come back in time", submissionState: .notSubmitted))
     }
 
     // MARK: Operations
@@ -285,7 +289,7 @@ public actor CarrierHost {
                 case .some(let result): return result
                 case nil: throw CarrierError(.protocolViolation, "the plugin sent an empty Response", submissionState: .unknown)
                 }
-            } catch where (error.code == .pluginCrashed || error.code == .protocolViolation) && error.submissionState == .notSubmitted {
+            } catch  where (error.code == .pluginCrashed || error.code == .protocolViolation) && error.submissionState == .notSubmitted {
                 // It never reached the plugin: safe to send to the restarted process.
                 if Task.isCancelled { throw CarrierError(.cancelled, "cancelled", submissionState: .notSubmitted) }
                 continue
@@ -318,7 +322,9 @@ public actor CarrierHost {
 
     /// Sends one message. On `.unknown` submission state, call `queryStatus` with the same
     /// idempotency key before deciding to resend.
-    public func send(_ message: Carrier_SendRequest, connection connectionID: String, timeout: Duration? = nil) async throws(CarrierError) -> SendResult {
+    public func send(_ message: Carrier_SendRequest, connection connectionID: String, timeout: Duration? = nil) async throws(CarrierError)
+        -> SendResult
+    {
         let result = try await perform(.send(message), connection: connectionID, timeout: timeout)
         guard case .send(let response) = result else { throw unexpected(result) }
         return SendResult(
@@ -345,7 +351,9 @@ public actor CarrierHost {
     }
 
     /// Verifies and parses a carrier webhook. Events it carries also go through deduplication.
-    public func parseWebhook(_ webhook: Carrier_ParseWebhookRequest, connection connectionID: String) async throws(CarrierError) -> Carrier_ParseWebhookResponse {
+    public func parseWebhook(_ webhook: Carrier_ParseWebhookRequest, connection connectionID: String) async throws(CarrierError)
+        -> Carrier_ParseWebhookResponse
+    {
         let result = try await perform(.parseWebhook(webhook), connection: connectionID)
         guard case .parseWebhook(let response) = result else { throw unexpected(result) }
         return response

@@ -128,12 +128,15 @@ final class PluginConnection: Sendable {
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             guard !Task.isCancelled, let self else { return }
-            let waiter = self.state.withLock { state in defer { state.handshake = nil }; return state.handshake }
+            let waiter = self.state.withLock { state in
+                defer { state.handshake = nil }; return state.handshake
+            }
             if waiter != nil {
                 self.logger.error("no HelloAck within \(timeout); killing the plugin")
-                waiter?.resume(throwing: CarrierError(
-                    .protocolViolation, "plugin \(self.settings.carrierName) sent no HelloAck within \(timeout)",
-                    submissionState: .notSubmitted))
+                waiter?.resume(
+                    throwing: CarrierError(
+                        .protocolViolation, "plugin \(self.settings.carrierName) sent no HelloAck within \(timeout)",
+                        submissionState: .notSubmitted))
                 self.process.kill()
             }
         }
@@ -199,7 +202,8 @@ final class PluginConnection: Sendable {
         let frameBytes = CarrierFrame.encode(envelope)
         if frameBytes.count - CarrierProtocol.lengthPrefixBytes > settings.maxFrameBytes {
             releasePermit()
-            throw CarrierError(.permanent, "the request exceeds the frame size limit of \(settings.maxFrameBytes) bytes", submissionState: .notSubmitted)
+            throw CarrierError(
+                .permanent, "the request exceeds the frame size limit of \(settings.maxFrameBytes) bytes", submissionState: .notSubmitted)
         }
 
         let timer: Task<Void, Never>? = timeout.map { timeout in
@@ -212,8 +216,10 @@ final class PluginConnection: Sendable {
                     defer { state.pending[id]?.continuation = nil }
                     return state.pending[id]?.continuation
                 }
-                waiter?.resume(throwing: CarrierError(
-                    .deadlineExceeded, "no answer from plugin \(self.settings.carrierName) within \(timeout)", submissionState: .unknown))
+                waiter?.resume(
+                    throwing: CarrierError(
+                        .deadlineExceeded, "no answer from plugin \(self.settings.carrierName) within \(timeout)", submissionState: .unknown
+                    ))
             }
         }
         defer { timer?.cancel() }
@@ -287,7 +293,8 @@ final class PluginConnection: Sendable {
                     guard let index = state.permitWaiters.firstIndex(where: { $0.token == token }) else { return nil }
                     return state.permitWaiters.remove(at: index).continuation
                 }
-                waiter?.resume(throwing: CarrierError(.cancelled, "cancelled while waiting for an in-flight slot", submissionState: .notSubmitted))
+                waiter?.resume(
+                    throwing: CarrierError(.cancelled, "cancelled while waiting for an in-flight slot", submissionState: .notSubmitted))
             }
         } catch let error as CarrierError {
             throw error
@@ -310,7 +317,9 @@ final class PluginConnection: Sendable {
     private func received(_ envelope: Carrier_Envelope) {
         switch envelope.payload {
         case .helloAck(let ack):
-            let waiter = state.withLock { state in defer { state.handshake = nil }; return state.handshake }
+            let waiter = state.withLock { state in
+                defer { state.handshake = nil }; return state.handshake
+            }
             if let waiter {
                 waiter.resume(returning: ack)
             } else {
@@ -338,8 +347,9 @@ final class PluginConnection: Sendable {
         case .pong:
             state.withLock { $0.lastPong = .now }
         case .hello, .request, .ack, .cancel, nil:
-            protocolFault(CarrierProtocolError(
-                code: .unexpectedFrame, message: "a plugin must not send \(Self.describe(envelope)) frames"))
+            protocolFault(
+                CarrierProtocolError(
+                    code: .unexpectedFrame, message: "a plugin must not send \(Self.describe(envelope)) frames"))
         }
     }
 

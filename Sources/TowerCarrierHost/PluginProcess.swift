@@ -1,9 +1,10 @@
+import Synchronization
+
 // The only file of TowerCarrierHost that calls the C library: spawning a plugin with pipes,
 // reaping it and signalling it.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Synchronization
 
 /// A spawned plugin executable: its pid and the host's ends of its three pipes. The descriptors
 /// are handed to NIO, which owns (and closes) them from then on.
@@ -186,10 +187,12 @@ private func startThread(_ body: @escaping @Sendable () -> Void) {
     }
     let box = Unmanaged.passRetained(Box(body)).toOpaque()
     var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-        return nil
-    }, box)
+    let result = pthread_create(
+        &thread, nil,
+        { raw in
+            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+            return nil
+        }, box)
     precondition(result == 0, "pthread_create failed: \(result)")
     pthread_detach(thread)
 }

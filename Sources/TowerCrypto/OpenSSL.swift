@@ -41,7 +41,8 @@ enum OpenSSL {
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         if a.isEmpty { return true }
-        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
+        return a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 }
+        }
     }
 
     static func scrypt(password: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, length: Int) throws(CryptoError) -> [UInt8] {
@@ -67,7 +68,9 @@ enum OpenSSL {
             salt.withUnsafeBufferPointer { s in
                 out.withUnsafeMutableBufferPointer { o in
                     pw.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(pw.count, 1)) { pwc in
-                        PKCS5_PBKDF2_HMAC(pwc, Int32(pw.count), s.baseAddress, Int32(s.count), Int32(iterations), EVP_sha256(), Int32(length), o.baseAddress)
+                        PKCS5_PBKDF2_HMAC(
+                            pwc, Int32(pw.count), s.baseAddress, Int32(s.count), Int32(iterations), EVP_sha256(), Int32(length),
+                            o.baseAddress)
                     }
                 }
             }
@@ -77,7 +80,9 @@ enum OpenSSL {
     }
 
     /// AES-256-GCM encryption: ciphertext and 16-byte tag.
-    static func aes256GCMSeal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (ciphertext: [UInt8], tag: [UInt8]) {
+    static func aes256GCMSeal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (
+        ciphertext: [UInt8], tag: [UInt8]
+    ) {
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError(.library, "EVP_CIPHER_CTX_new failed") }
         defer { EVP_CIPHER_CTX_free(ctx) }
         var ciphertext = [UInt8](repeating: 0, count: plaintext.count + 16)
@@ -89,7 +94,9 @@ enum OpenSSL {
             EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1
         else { throw CryptoError(.library, "AES-256-GCM init failed") }
         if !aad.isEmpty {
-            guard EVP_EncryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError(.library, "AES-256-GCM AAD failed") }
+            guard EVP_EncryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else {
+                throw CryptoError(.library, "AES-256-GCM AAD failed")
+            }
         }
         let updated = ciphertext.withUnsafeMutableBufferPointer { out in
             plaintext.withUnsafeBufferPointer { input in
@@ -107,7 +114,8 @@ enum OpenSSL {
         return (Array(ciphertext.prefix(total)), tag)
     }
 
-    static func aes256GCMOpen(key: [UInt8], nonce: [UInt8], ciphertext: [UInt8], tag: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8] {
+    static func aes256GCMOpen(key: [UInt8], nonce: [UInt8], ciphertext: [UInt8], tag: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8]
+    {
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError(.library, "EVP_CIPHER_CTX_new failed") }
         defer { EVP_CIPHER_CTX_free(ctx) }
         var plaintext = [UInt8](repeating: 0, count: ciphertext.count + 16)
@@ -118,7 +126,9 @@ enum OpenSSL {
             EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1
         else { throw CryptoError(.library, "AES-256-GCM init failed") }
         if !aad.isEmpty {
-            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError(.library, "AES-256-GCM AAD failed") }
+            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else {
+                throw CryptoError(.library, "AES-256-GCM AAD failed")
+            }
         }
         let updated = plaintext.withUnsafeMutableBufferPointer { out in
             ciphertext.withUnsafeBufferPointer { input in
@@ -132,7 +142,9 @@ enum OpenSSL {
             throw CryptoError(.invalidInput, "AES-256-GCM tag must be 16 bytes")
         }
         let finished = plaintext.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress! + total, &length) }
-        guard finished == 1 else { throw CryptoError(.authenticationFailed, "the ciphertext did not authenticate: wrong key or altered data") }
+        guard finished == 1 else {
+            throw CryptoError(.authenticationFailed, "the ciphertext did not authenticate: wrong key or altered data")
+        }
         total += Int(length)
         return Array(plaintext.prefix(total))
     }

@@ -30,7 +30,9 @@ public struct SealedBox: Sendable {
     }
 
     /// Raw AES-256-GCM with a caller-chosen nonce, for test vectors and interop.
-    public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], associatedData: [UInt8]) throws(CryptoError) -> (ciphertext: [UInt8], tag: [UInt8]) {
+    public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], associatedData: [UInt8]) throws(CryptoError) -> (
+        ciphertext: [UInt8], tag: [UInt8]
+    ) {
         guard key.count == 32 else { throw CryptoError(.invalidInput, "AES-256 keys are 32 bytes, got \(key.count)") }
         return try OpenSSL.aes256GCMSeal(key: key, nonce: nonce, plaintext: plaintext, aad: associatedData)
     }

@@ -68,7 +68,9 @@ final class CurlEasyHandle: @unchecked Sendable {
                     set(ctower_curl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, ""))
                 } else {
                     request.body.withUnsafeBytes { bytes in
-                        set(ctower_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress!)))
+                        set(
+                            ctower_curl_setopt_pointer(
+                                handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress!)))
                     }
                 }
             }
@@ -207,7 +209,9 @@ private func curlProgress(_ userdata: UnsafeMutableRawPointer?, _: curl_off_t, _
     return transfer.cancellation.isCancelled ? 1 : 0
 }
 
-private func curlDebug(_: UnsafeMutableRawPointer?, _ type: curl_infotype, _: UnsafeMutablePointer<CChar>?, _: Int, _ userdata: UnsafeMutableRawPointer?) -> Int32 {
+private func curlDebug(
+    _: UnsafeMutableRawPointer?, _ type: curl_infotype, _: UnsafeMutablePointer<CChar>?, _: Int, _ userdata: UnsafeMutableRawPointer?
+) -> Int32 {
     guard let userdata else { return 0 }
     if type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT {
         Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().requestWentOut = true

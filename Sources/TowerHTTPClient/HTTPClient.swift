@@ -28,7 +28,8 @@ public final class HTTPClient: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>) in
                 queue.async {
                     guard let handle = self.checkOut() else {
-                        continuation.resume(returning: .failure(HTTPClientError(.other, delivery: .notSent, "libcurl could not create a handle")))
+                        continuation.resume(
+                            returning: .failure(HTTPClientError(.other, delivery: .notSent, "libcurl could not create a handle")))
                         return
                     }
                     let result = handle.perform(request, maxResponseBytes: self.maxResponseBytes, cancellation: cancellation)

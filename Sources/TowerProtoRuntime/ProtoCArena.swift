@@ -105,7 +105,9 @@ package enum ProtoC {
 
     /// The protobuf-c descriptor of a message type, read from a struct its `__init` function set up
     /// (protobuf-c generates no accessor for nested types' descriptors).
-    package static func descriptor<C>(of type: C.Type, initialize: (UnsafeMutablePointer<C>) -> Void) -> UnsafePointer<ProtobufCMessageDescriptor> {
+    package static func descriptor<C>(of type: C.Type, initialize: (UnsafeMutablePointer<C>) -> Void) -> UnsafePointer<
+        ProtobufCMessageDescriptor
+    > {
         let m = UnsafeMutablePointer<C>.allocate(capacity: 1)
         defer { m.deallocate() }
         initialize(m)

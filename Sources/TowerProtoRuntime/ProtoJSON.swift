@@ -37,10 +37,18 @@ public enum ProtoJSON {
         throw ProtoDecodingError(message: "field \(field): expected an integer in range \(T.min)...\(T.max)")
     }
 
-    public static func int32(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> Int32 { try integer(v, field: field, as: Int32.self) }
-    public static func uint32(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> UInt32 { try integer(v, field: field, as: UInt32.self) }
-    public static func int64(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> Int64 { try integer(v, field: field, as: Int64.self) }
-    public static func uint64(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> UInt64 { try integer(v, field: field, as: UInt64.self) }
+    public static func int32(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> Int32 {
+        try integer(v, field: field, as: Int32.self)
+    }
+    public static func uint32(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> UInt32 {
+        try integer(v, field: field, as: UInt32.self)
+    }
+    public static func int64(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> Int64 {
+        try integer(v, field: field, as: Int64.self)
+    }
+    public static func uint64(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> UInt64 {
+        try integer(v, field: field, as: UInt64.self)
+    }
 
     public static func double(_ v: JSONValue, field: String) throws(ProtoDecodingError) -> Double {
         let text = try numberText(v, field: field)

@@ -42,7 +42,9 @@ public enum WellKnownJSON {
         if b[i] == UInt8(ascii: "Z") || b[i] == UInt8(ascii: "z") {
             i += 1
         } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            guard i + 6 == b.count, b[i + 3] == UInt8(ascii: ":"), let oh = digits(b, i + 1, 2), let om = digits(b, i + 4, 2) else { throw bad }
+            guard i + 6 == b.count, b[i + 3] == UInt8(ascii: ":"), let oh = digits(b, i + 1, 2), let om = digits(b, i + 4, 2) else {
+                throw bad
+            }
             offset = (oh * 3600 + om * 60) * (b[i] == UInt8(ascii: "+") ? 1 : -1)
             i += 6
         }
@@ -69,7 +71,9 @@ public enum WellKnownJSON {
         let negative = body.hasPrefix("-")
         if negative { body = body.dropFirst() }
         let parts = body.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isNumber), let s = Int64(whole), s <= 315_576_000_000 else { throw bad }
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isNumber), let s = Int64(whole), s <= 315_576_000_000 else {
+            throw bad
+        }
         var nanos: Int64 = 0
         if parts.count == 2 {
             let frac = parts[1]

@@ -41,7 +41,8 @@ public final class HealthService: Grpc_Health_V1_Health.ServiceProtocol {
         for name in names { setStatus(.notServing, for: name) }
     }
 
-    public func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    public func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse
+    {
         guard let status = state.withLock({ $0.statuses[request.service] }) else {
             throw RPCError(.notFound, "service \"\(request.service)\" is not known to this server; List shows the known ones")
         }

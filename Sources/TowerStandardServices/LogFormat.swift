@@ -1,6 +1,6 @@
 import Logging
-import TowerProtoRuntime
 import Synchronization
+import TowerProtoRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -77,7 +77,8 @@ struct StderrLogHandler: LogHandler {
         var seconds = ts.tv_sec
         gmtime_r(&seconds, &tm)
         func pad(_ v: Int32, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+        return
+            "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
     }
 
     static func appendJSONString(_ s: String, to out: inout String) {

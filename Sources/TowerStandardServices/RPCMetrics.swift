@@ -33,7 +33,8 @@ public final class RPCMetrics: Sendable {
         let snapshot = series.withLock { $0 }.sorted { ($0.key.method, $0.key.code) < ($1.key.method, $1.key.code) }
         var out = "# HELP ctower_rpc_requests_total gRPC calls handled, by method and status.\n# TYPE ctower_rpc_requests_total counter\n"
         for (key, s) in snapshot { out += "ctower_rpc_requests_total{method=\"\(key.method)\",code=\"\(key.code)\"} \(s.count)\n" }
-        out += "# HELP ctower_rpc_duration_seconds gRPC call duration, by method and status.\n# TYPE ctower_rpc_duration_seconds histogram\n"
+        out +=
+            "# HELP ctower_rpc_duration_seconds gRPC call duration, by method and status.\n# TYPE ctower_rpc_duration_seconds histogram\n"
         for (key, s) in snapshot {
             let labels = "method=\"\(key.method)\",code=\"\(key.code)\""
             for (i, bound) in Self.buckets.enumerated() {

@@ -20,7 +20,9 @@ public struct ReflectionService: Sendable {
     /// The v1alpha service, to register with the server.
     public var v1alpha: V1Alpha { V1Alpha(index: index) }
 
-    public static let serviceNames = [Grpc_Reflection_V1_ServerReflection.serviceName, Grpc_Reflection_V1alpha_ServerReflection.serviceName]
+    public static let serviceNames = [
+        Grpc_Reflection_V1_ServerReflection.serviceName, Grpc_Reflection_V1alpha_ServerReflection.serviceName,
+    ]
 
     public struct V1: Grpc_Reflection_V1_ServerReflection.ServiceProtocol {
         let index: ReflectionIndex
@@ -40,7 +42,9 @@ public struct ReflectionService: Sendable {
                     response.messageResponse = .fileDescriptorResponse(r)
                 case .services(let names):
                     var r = Grpc_Reflection_V1_ListServiceResponse()
-                    r.service = names.map { var s = Grpc_Reflection_V1_ServiceResponse(); s.name = $0; return s }
+                    r.service = names.map {
+                        var s = Grpc_Reflection_V1_ServiceResponse(); s.name = $0; return s
+                    }
                     response.messageResponse = .listServicesResponse(r)
                 case .extensionNumbers(let type):
                     var r = Grpc_Reflection_V1_ExtensionNumberResponse()
@@ -75,7 +79,9 @@ public struct ReflectionService: Sendable {
                     response.messageResponse = .fileDescriptorResponse(r)
                 case .services(let names):
                     var r = Grpc_Reflection_V1alpha_ListServiceResponse()
-                    r.service = names.map { var s = Grpc_Reflection_V1alpha_ServiceResponse(); s.name = $0; return s }
+                    r.service = names.map {
+                        var s = Grpc_Reflection_V1alpha_ServiceResponse(); s.name = $0; return s
+                    }
                     response.messageResponse = .listServicesResponse(r)
                 case .extensionNumbers(let type):
                     var r = Grpc_Reflection_V1alpha_ExtensionNumberResponse()

@@ -66,7 +66,8 @@ final class ConnectionPool: Sendable {
             try await Task.sleep(for: maxWait)
             self?.failWaiter(
                 id,
-                StoreError(.unavailable, "no database connection became free within \(maxWait) (pool size \(self?.configuration.poolSize ?? 0))"))
+                StoreError(
+                    .unavailable, "no database connection became free within \(maxWait) (pool size \(self?.configuration.poolSize ?? 0))"))
         }
         defer { timeout.cancel() }
         return try await withTaskCancellationHandler {

@@ -1,9 +1,10 @@
 import Foundation
-import TowerCrypto
 import Logging
 import Synchronization
+import TowerCrypto
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The zero-config database: a private PostgreSQL cluster run from the system's binaries under
@@ -163,7 +164,8 @@ public final class EmbeddedPostgres: Sendable {
             guard let account = SystemAccount(name: configuration.systemUser) else {
                 throw StoreError(
                     .configuration,
-                    "running as root and there is no '\(configuration.systemUser)' system user to run PostgreSQL as: create it (useradd --system \(configuration.systemUser)) or run ctower as an unprivileged user")
+                    "running as root and there is no '\(configuration.systemUser)' system user to run PostgreSQL as: create it (useradd --system \(configuration.systemUser)) or run ctower as an unprivileged user"
+                )
             }
             runAs = account
         } else {
@@ -379,7 +381,8 @@ public final class EmbeddedPostgres: Sendable {
             if let runuser = which("runuser") {
                 command = [runuser, "-u", account.name, "--", executable] + arguments
             } else if let setpriv = which("setpriv") {
-                command = [setpriv, "--reuid=\(account.uid)", "--regid=\(account.gid)", "--init-groups", "--", executable]
+                command =
+                    [setpriv, "--reuid=\(account.uid)", "--regid=\(account.gid)", "--init-groups", "--", executable]
                     + arguments
             } else {
                 throw StoreError(.configuration, "running as root needs runuser or setpriv (util-linux) to drop privileges")

@@ -77,12 +77,14 @@ public struct Migrator: Sendable {
             if record.checksum != migration.checksum {
                 throw StoreError(
                     .migration,
-                    "migration \(migration.fileName) was edited after it was applied (recorded checksum \(record.checksum.prefix(12))…, file now \(migration.checksum.prefix(12))…); restore the file and put the change in a new migration")
+                    "migration \(migration.fileName) was edited after it was applied (recorded checksum \(record.checksum.prefix(12))…, file now \(migration.checksum.prefix(12))…); restore the file and put the change in a new migration"
+                )
             }
             if record.fileName != migration.fileName {
                 throw StoreError(
                     .migration,
-                    "migration version \(migration.version) was applied as \(record.fileName) but the file is now named \(migration.fileName); migrations must not be renamed")
+                    "migration version \(migration.version) was applied as \(record.fileName) but the file is now named \(migration.fileName); migrations must not be renamed"
+                )
             }
         }
         let unknown = applied.keys.filter { known[$0] == nil }.sorted()

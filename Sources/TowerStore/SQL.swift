@@ -1,3 +1,5 @@
+import Foundation
+
 /// A SQL statement whose interpolated values travel as bound parameters, never as SQL text.
 ///
 /// ```swift
@@ -106,5 +108,3 @@ public struct SQL: Sendable, Hashable, ExpressibleByStringInterpolation, CustomS
         "'" + value.replacingOccurrences(of: "\0", with: "").replacingOccurrences(of: "'", with: "''") + "'"
     }
 }
-
-import Foundation

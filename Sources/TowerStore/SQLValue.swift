@@ -123,9 +123,15 @@ extension Double: SQLCodable {
     public static var sqlTypeOID: UInt32 { PostgresType.float8 }
     public var sqlBinding: SQLBinding {
         let text: String
-        if isNaN { text = "NaN" } else if self == .infinity { text = "Infinity" } else if self == -.infinity {
+        if isNaN {
+            text = "NaN"
+        } else if self == .infinity {
+            text = "Infinity"
+        } else if self == -.infinity {
             text = "-Infinity"
-        } else { text = "\(self)" }
+        } else {
+            text = "\(self)"
+        }
         return .text(text, typeOID: PostgresType.float8)
     }
     public init?(sqlText: String) {

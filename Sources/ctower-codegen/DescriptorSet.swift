@@ -9,7 +9,8 @@ struct DescriptorSet {
     var files: [FileDef]
 
     init(bytes: [UInt8]) throws {
-        guard let set = bytes.withUnsafeBufferPointer({ google__protobuf__file_descriptor_set__unpack(nil, $0.count, $0.baseAddress) }) else {
+        guard let set = bytes.withUnsafeBufferPointer({ google__protobuf__file_descriptor_set__unpack(nil, $0.count, $0.baseAddress) })
+        else {
             throw GeneratorError("the descriptor set is not a valid google.protobuf.FileDescriptorSet")
         }
         defer { google__protobuf__file_descriptor_set__free_unpacked(set, nil) }
@@ -89,13 +90,16 @@ struct MessageDef {
         oneofs = (0..<m.n_oneof_decl).map { str(m.oneof_decl[$0]!.pointee.name) }
         let inner = fullName + "."
         fields = (0..<m.n_field).map { FieldDef(m.field[$0]!, comment: comments[path + [2, Int32($0)]]) }
-        messages = (0..<m.n_nested_type).map { MessageDef(m.nested_type[$0]!, scope: inner, path: path + [3, Int32($0)], comments: comments) }
+        messages = (0..<m.n_nested_type).map {
+            MessageDef(m.nested_type[$0]!, scope: inner, path: path + [3, Int32($0)], comments: comments)
+        }
         enums = (0..<m.n_enum_type).map { EnumDef(m.enum_type[$0]!, scope: inner, path: path + [4, Int32($0)], comments: comments) }
     }
 }
 
 enum FieldType: Int32 {
-    case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes, uint32, enumeration, sfixed32, sfixed64, sint32, sint64
+    case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes, uint32, enumeration, sfixed32,
+        sfixed64, sint32, sint64
 }
 
 struct FieldDef {

@@ -33,7 +33,8 @@ struct JSONEmitter {
             case .repeated(let s):
                 out += "        if !\(src).isEmpty { o.append((\(key), .array(\(src).map { \(s.toJSON("$0")) }))) }\n"
             case .map(_, let v, _):
-                out += "        if !\(src).isEmpty { o.append((\(key), .object(\(src).map { (ProtoJSON.mapKey($0.key), \(v.toJSON("$0.value"))) }.sorted { $0.0 < $1.0 }))) }\n"
+                out +=
+                    "        if !\(src).isEmpty { o.append((\(key), .object(\(src).map { (ProtoJSON.mapKey($0.key), \(v.toJSON("$0.value"))) }.sorted { $0.0 < $1.0 }))) }\n"
             }
         }
         for o in oneofs {
@@ -62,11 +63,13 @@ struct JSONEmitter {
             case .message(let t, _):
                 out += "            case \(labels): \(target) = try \(t.swiftName)(jsonValue: value)\n"
             case .repeated(let s):
-                out += "            case \(labels): \(target) = try ProtoJSON.array(value, field: \"\(field)\").map { (item) throws(ProtoDecodingError) in \(s.fromJSON("item", field: field)) }\n"
+                out +=
+                    "            case \(labels): \(target) = try ProtoJSON.array(value, field: \"\(field)\").map { (item) throws(ProtoDecodingError) in \(s.fromJSON("item", field: field)) }\n"
             case .map(let k, let v, _):
                 out += "            case \(labels):\n"
                 out += "                for (k, item) in try ProtoJSON.object(value, field: \"\(field)\") {\n"
-                out += "                    \(target)[try ProtoJSON.mapKey(k, field: \"\(field)\", parse: \(k.mapKeyParser()))] = \(v.fromJSON("item", field: field))\n"
+                out +=
+                    "                    \(target)[try ProtoJSON.mapKey(k, field: \"\(field)\", parse: \(k.mapKeyParser()))] = \(v.fromJSON("item", field: field))\n"
                 out += "                }\n"
             }
         }
@@ -75,8 +78,10 @@ struct JSONEmitter {
                 let jsonName = c.field.jsonName.isEmpty ? Naming.lowerCamel(c.field.name) : c.field.jsonName
                 let labels = Set([jsonName, c.field.name]).sorted().map { "\"\($0)\"" }.joined(separator: ", ")
                 out += "            case \(labels):\n"
-                out += "                if self.\(o.swiftName) != nil { throw ProtoDecodingError(message: \"\(info.fullName): more than one member of oneof \(o.name) is set\") }\n"
-                out += "                self.\(o.swiftName) = .\(Naming.escaped(c.caseName))(\(c.scalar.fromJSON("value", field: jsonName)))\n"
+                out +=
+                    "                if self.\(o.swiftName) != nil { throw ProtoDecodingError(message: \"\(info.fullName): more than one member of oneof \(o.name) is set\") }\n"
+                out +=
+                    "                self.\(o.swiftName) = .\(Naming.escaped(c.caseName))(\(c.scalar.fromJSON("value", field: jsonName)))\n"
             }
         }
         out += "            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)\n"

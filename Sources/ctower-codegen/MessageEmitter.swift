@@ -43,7 +43,8 @@ struct MessageEmitter {
             let shape: Shape
             if f.label == .repeated {
                 if case .message(let t) = scalar, let entry = t.message, entry.isMapEntry {
-                    shape = .map(key: Scalar(entry.fields[0], registry: registry), value: Scalar(entry.fields[1], registry: registry), entry: t)
+                    shape = .map(
+                        key: Scalar(entry.fields[0], registry: registry), value: Scalar(entry.fields[1], registry: registry), entry: t)
                 } else {
                     shape = .repeated(scalar)
                 }
@@ -90,7 +91,8 @@ struct MessageEmitter {
                 out += "\(i2)public var \(name): \(s.swiftType)? = nil\n"
             case .message(let t, let boxed):
                 if boxed {
-                    out += "\(i2)public var \(name): \(t.swiftName)? {\n\(i2)    get { _\(f.swiftName)?.value }\n\(i2)    set { _\(f.swiftName) = newValue.map(ProtoBox.init) }\n\(i2)}\n"
+                    out +=
+                        "\(i2)public var \(name): \(t.swiftName)? {\n\(i2)    get { _\(f.swiftName)?.value }\n\(i2)    set { _\(f.swiftName) = newValue.map(ProtoBox.init) }\n\(i2)}\n"
                     out += "\(i2)private var _\(f.swiftName): ProtoBox<\(t.swiftName)>? = nil\n"
                 } else {
                     out += "\(i2)public var \(name): \(t.swiftName)? = nil\n"
@@ -166,7 +168,8 @@ struct MessageEmitter {
             case .implicit(let s):
                 out += "        \(target) = \(s.fromC(src))\n"
             case .optionalScalar(let s):
-                let present = s.isMessage || { if case .string = s { return true } else { return false } }()
+                let present =
+                    s.isMessage || { if case .string = s { return true } else { return false } }()
                     ? "\(src) != nil" : "c.has_\(f.cName) != 0"
                 out += "        if \(present) { \(target) = \(s.fromC(src)) }\n"
             case .message(let t, _):
@@ -186,7 +189,8 @@ struct MessageEmitter {
         for o in oneofs {
             out += "        switch c.\(o.cName)_case.rawValue {\n"
             for c in o.cases {
-                out += "        case \(c.field.number): self.\(o.swiftName) = .\(Naming.escaped(c.caseName))(\(c.scalar.fromC("c.\(Naming.cFieldName(c.field.name))")))\n"
+                out +=
+                    "        case \(c.field.number): self.\(o.swiftName) = .\(Naming.escaped(c.caseName))(\(c.scalar.fromC("c.\(Naming.cFieldName(c.field.name))")))\n"
             }
             out += "        default: break\n        }\n"
         }
@@ -227,7 +231,8 @@ struct MessageEmitter {
                 out += "        m.pointee.n_\(f.cName) = \(src).count\n"
                 // Sorted so the same map always encodes to the same bytes.
                 let order = { if case .bool = k { return "!$0.key && $1.key" } else { return "$0.key < $1.key" } }()
-                out += "        \(dst) = arena.array(\(src).sorted { \(order) }) { (key, value) -> UnsafeMutablePointer<\(entry.cType)>? in\n"
+                out +=
+                    "        \(dst) = arena.array(\(src).sorted { \(order) }) { (key, value) -> UnsafeMutablePointer<\(entry.cType)>? in\n"
                 out += "            let e = arena.allocate(\(entry.cType).self)\n"
                 out += "            \(entry.cLower)__init(e)\n"
                 out += "            e.pointee.key = \(k.toC("key"))\n"

@@ -13,7 +13,8 @@ struct ServiceEmitter {
         out += "    public enum Method {\n"
         for m in s.methods {
             out += Naming.docComment(m.comment, indent: "        ")
-            out += "        public static let \(Naming.escaped(name(m))) = MethodDescriptor(service: \"\(s.fullName)\", method: \"\(m.name)\", kind: .\(kind(m)))\n"
+            out +=
+                "        public static let \(Naming.escaped(name(m))) = MethodDescriptor(service: \"\(s.fullName)\", method: \"\(m.name)\", kind: .\(kind(m)))\n"
         }
         out += "        public static let all: [MethodDescriptor] = [\(s.methods.map { name($0) }.joined(separator: ", "))]\n"
         out += "    }\n\n"
@@ -40,13 +41,16 @@ struct ServiceEmitter {
                 out += "        public func \(name(m))(_ request: \(req), options: CallOptions = CallOptions()) async throws -> \(res) {\n"
                 out += "            try await channel.unary(\(d), request, options: options)\n        }\n"
             case (false, true):
-                out += "        public func \(name(m))<R: Sendable>(_ request: \(req), options: CallOptions = CallOptions(), _ handle: @Sendable (ClientResponseStream<\(res)>) async throws -> R) async throws -> R {\n"
+                out +=
+                    "        public func \(name(m))<R: Sendable>(_ request: \(req), options: CallOptions = CallOptions(), _ handle: @Sendable (ClientResponseStream<\(res)>) async throws -> R) async throws -> R {\n"
                 out += "            try await channel.serverStreaming(\(d), request, options: options, handle)\n        }\n"
             case (true, false):
-                out += "        public func \(name(m))(options: CallOptions = CallOptions(), _ requests: @Sendable (ClientRequestWriter<\(req)>) async throws -> Void) async throws -> \(res) {\n"
+                out +=
+                    "        public func \(name(m))(options: CallOptions = CallOptions(), _ requests: @Sendable (ClientRequestWriter<\(req)>) async throws -> Void) async throws -> \(res) {\n"
                 out += "            try await channel.clientStreaming(\(d), options: options, requests)\n        }\n"
             case (true, true):
-                out += "        public func \(name(m))<R: Sendable>(options: CallOptions = CallOptions(), _ body: @Sendable (ClientRequestWriter<\(req)>, ClientResponseStream<\(res)>) async throws -> R) async throws -> R {\n"
+                out +=
+                    "        public func \(name(m))<R: Sendable>(options: CallOptions = CallOptions(), _ body: @Sendable (ClientRequestWriter<\(req)>, ClientResponseStream<\(res)>) async throws -> R) async throws -> R {\n"
                 out += "            try await channel.bidiStreaming(\(d), options: options, body)\n        }\n"
             }
         }
@@ -88,7 +92,8 @@ struct ServiceEmitter {
         case (false, false): return "\(n)(request: \(req), context: ServerContext) async throws -> \(res)"
         case (false, true): return "\(n)(request: \(req), responses: ResponseStreamWriter<\(res)>, context: ServerContext) async throws"
         case (true, false): return "\(n)(requests: RequestStream<\(req)>, context: ServerContext) async throws -> \(res)"
-        case (true, true): return "\(n)(requests: RequestStream<\(req)>, responses: ResponseStreamWriter<\(res)>, context: ServerContext) async throws"
+        case (true, true):
+            return "\(n)(requests: RequestStream<\(req)>, responses: ResponseStreamWriter<\(res)>, context: ServerContext) async throws"
         }
     }
 }

@@ -40,7 +40,8 @@ struct TypeRegistry {
             let prefix = prefixes[file.package] ?? Naming.defaultSwiftPrefix(package: file.package)
             for m in file.messages { register(m, swiftName: prefix + m.name, module: module, syntax: file.syntax) }
             for e in file.enums {
-                types[e.fullName] = TypeInfo(fullName: e.fullName, swiftName: prefix + e.name, module: module, syntax: file.syntax, kind: .enumeration(e))
+                types[e.fullName] = TypeInfo(
+                    fullName: e.fullName, swiftName: prefix + e.name, module: module, syntax: file.syntax, kind: .enumeration(e))
             }
         }
     }
@@ -49,7 +50,8 @@ struct TypeRegistry {
         types[m.fullName] = TypeInfo(fullName: m.fullName, swiftName: swiftName, module: module, syntax: syntax, kind: .message(m))
         for n in m.messages { register(n, swiftName: swiftName + "." + n.name, module: module, syntax: syntax) }
         for e in m.enums {
-            types[e.fullName] = TypeInfo(fullName: e.fullName, swiftName: swiftName + "." + e.name, module: module, syntax: syntax, kind: .enumeration(e))
+            types[e.fullName] = TypeInfo(
+                fullName: e.fullName, swiftName: swiftName + "." + e.name, module: module, syntax: syntax, kind: .enumeration(e))
         }
     }
 

@@ -52,9 +52,12 @@ func run() throws {
             guard let spec = args.popFirst() else { throw GeneratorError("--module needs NAME:C_MODULE:DIR:FILES") }
             let parts = spec.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 4 else { throw GeneratorError("--module needs NAME:C_MODULE:DIR:FILES, got \(spec)") }
-            modules.append(ModuleSpec(name: parts[0], cModule: parts[1], outputDir: parts[2], files: parts[3].split(separator: " ").map(String.init)))
+            modules.append(
+                ModuleSpec(name: parts[0], cModule: parts[1], outputDir: parts[2], files: parts[3].split(separator: " ").map(String.init)))
         case "--swift-prefix":
-            guard let spec = args.popFirst(), let eq = spec.firstIndex(of: "=") else { throw GeneratorError("--swift-prefix needs package=Prefix") }
+            guard let spec = args.popFirst(), let eq = spec.firstIndex(of: "=") else {
+                throw GeneratorError("--swift-prefix needs package=Prefix")
+            }
             prefixes[String(spec[..<eq])] = String(spec[spec.index(after: eq)...])
         default:
             throw GeneratorError("unknown argument \(arg)")
@@ -77,7 +80,9 @@ func run() throws {
         var descriptors: [String] = []
         for name in module.files {
             guard let file = filesByName[name] else { throw GeneratorError("\(name) is not in the descriptor set") }
-            let text = FileEmitter(registry: registry, file: file, module: module, cModuleOf: cModuleOf, moduleOfFile: moduleOfFile, prefixes: prefixes).emit()
+            let text = FileEmitter(
+                registry: registry, file: file, module: module, cModuleOf: cModuleOf, moduleOfFile: moduleOfFile, prefixes: prefixes
+            ).emit()
             // SwiftPM names object files after the source's base name, so the path is folded into it.
             let fileName = name.replacingSuffix(".proto", with: ".pb.swift").split(separator: "/").joined(separator: "_")
             try writeFile(module.outputDir + "/" + fileName, text)
@@ -102,7 +107,11 @@ func removeGenerated(in dir: String) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
         if name == "." || name == ".." { continue }
         let path = dir + "/" + name
-        if name.hasSuffix(".pb.swift") || name == "Placeholder.swift" { unlink(path) } else if entry.pointee.d_type == UInt8(DT_DIR) { subdirs.append(path) }
+        if name.hasSuffix(".pb.swift") || name == "Placeholder.swift" {
+            unlink(path)
+        } else if entry.pointee.d_type == UInt8(DT_DIR) {
+            subdirs.append(path)
+        }
     }
     for s in subdirs { removeGenerated(in: s); rmdir(s) }
 }

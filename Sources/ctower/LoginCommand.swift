@@ -56,7 +56,9 @@ struct WhoAmICommand: AsyncParsableCommand {
     func run() async throws {
         let store = ProfileStore()
         let saved = try store.load(profile)
-        guard let (host, port) = ListenAddress.parse(saved.server) else { throw ValidationError("profile \(profile) has a bad server address") }
+        guard let (host, port) = ListenAddress.parse(saved.server) else {
+            throw ValidationError("profile \(profile) has a bad server address")
+        }
         let channel = HTTP2ClientChannel(host: host, port: port)
         defer { Task { await channel.close() } }
         let options = try await store.credentials(profile, channel: channel)

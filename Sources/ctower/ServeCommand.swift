@@ -68,7 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let name = initOrg ?? Environment.value("CTOWER_INIT_ORG") {
             // The password comes only from the environment: command lines are visible to every user.
-            guard let email = initEmail ?? Environment.value("CTOWER_INIT_EMAIL"), let password = Environment.value("CTOWER_INIT_PASSWORD") else {
+            guard let email = initEmail ?? Environment.value("CTOWER_INIT_EMAIL"), let password = Environment.value("CTOWER_INIT_PASSWORD")
+            else {
                 throw ValidationError("creating the first org needs CTOWER_INIT_EMAIL (or --init-email) and CTOWER_INIT_PASSWORD")
             }
             options.initialOrg = .init(name: name, kind: initAgency ? .agency : .standard, ownerEmail: email, ownerPassword: password)

@@ -12,7 +12,8 @@ struct ConformanceSuiteTests {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().path
     }()
     static let mock = binDirectory + "/ctower-carrier-mock"
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static let pythonPlugin = repositoryRoot + "/Plugins/examples/carrier-echo.py"
 
     static let pythonReady: Bool = {
@@ -50,7 +51,10 @@ struct ConformanceSuiteTests {
         let failures = results.filter { $0.outcome == .fail }
         #expect(failures.isEmpty, "\(failures)")
         let passed = Set(results.filter { $0.outcome == .pass }.map(\.scenario))
-        for required in ["handshake", "version mismatch", "ping", "only frames on stdout", "oversized frame", "exit on stdin close", "shutdown drains", "cancel"] {
+        for required in [
+            "handshake", "version mismatch", "ping", "only frames on stdout", "oversized frame", "exit on stdin close", "shutdown drains",
+            "cancel",
+        ] {
             #expect(passed.contains(required), "\(required) should pass for the echo plugin")
         }
         #expect(results.contains { $0.scenario == "duplicate idempotency key" && $0.outcome == .skip })
@@ -60,7 +64,9 @@ struct ConformanceSuiteTests {
         let directory = NSTemporaryDirectory() + "ctower-conformance-broken-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/ctower-carrier-careless"
-        _ = FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\necho 'hello from a careless plugin'\nsleep 30\n".utf8), attributes: [.posixPermissions: 0o755])
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data("#!/bin/sh\necho 'hello from a careless plugin'\nsleep 30\n".utf8),
+            attributes: [.posixPermissions: 0o755])
         var configuration = ConformanceConfiguration()
         configuration.scenarioTimeout = .seconds(12)
         let results = await ConformanceSuite(executable: path, configuration: configuration).run(only: ["handshake", "exit on stdin close"])

@@ -4,7 +4,9 @@ import Testing
 import TowerCarrierHost
 import TowerProto
 
-@Suite("Carrier host with the mock plugin", .serialized, .enabled(if: TestSupport.mockIsBuilt, Comment(rawValue: TestSupport.missingMockMessage)))
+@Suite(
+    "Carrier host with the mock plugin", .serialized,
+    .enabled(if: TestSupport.mockIsBuilt, Comment(rawValue: TestSupport.missingMockMessage)))
 struct CarrierHostTests {
     @Test func handshakeReportsPluginInfo() async throws {
         let host = TestSupport.mockHost()

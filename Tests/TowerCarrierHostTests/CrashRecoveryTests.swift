@@ -106,7 +106,9 @@ struct CrashRecoveryTests {
         let lost = (0..<count).filter { perKey["crash-\($0)"] == nil }
         let duplicated = perKey.filter { $0.value > 1 }
         let stats = shared.tally.withLock { $0 }
-        print("crash test: \(count) sends, \(kills) SIGKILLs, \(stats.unknown) unknown (\(stats.resolvedFound) found, \(stats.resolvedNotFound) not found), \(stats.retriedNotSubmitted) not-submitted retries")
+        print(
+            "crash test: \(count) sends, \(kills) SIGKILLs, \(stats.unknown) unknown (\(stats.resolvedFound) found, \(stats.resolvedNotFound) not found), \(stats.retriedNotSubmitted) not-submitted retries"
+        )
         #expect(kills >= 3, "the plugin should have been killed several times during the run")
         #expect(lost.isEmpty, "lost: \(lost.prefix(10))")
         #expect(duplicated.isEmpty, "duplicated: \(duplicated.prefix(10))")

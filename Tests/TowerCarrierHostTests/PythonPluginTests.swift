@@ -6,7 +6,8 @@ import TowerProto
 /// The example plugin in Plugins/examples is plain Python: the host must drive it like any other.
 @Suite("Python example plugin", .enabled(if: PythonSupport.ready, "python3 with grpcio-tools is needed"))
 struct PythonPluginTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static let script = repositoryRoot + "/Plugins/examples/carrier-echo.py"
 
 }

@@ -41,7 +41,9 @@ enum TestSupport {
         return CarrierHost(configuration: configuration, logger: logger)
     }
 
-    static func message(_ key: String, from: String = "+15550001000", to: String = "+15125550100", body: String = "Hi, still own the lot on Elm St?") -> Carrier_SendRequest {
+    static func message(
+        _ key: String, from: String = "+15550001000", to: String = "+15125550100", body: String = "Hi, still own the lot on Elm St?"
+    ) -> Carrier_SendRequest {
         var request = Carrier_SendRequest()
         request.idempotencyKey = key
         request.from = from

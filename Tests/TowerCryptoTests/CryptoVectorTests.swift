@@ -83,7 +83,8 @@ struct CryptoVectorTests {
         let (ciphertext, tag) = try SealedBox.seal(key: key, nonce: iv, plaintext: plaintext, associatedData: aad)
         #expect(
             Crypto.hex(ciphertext)
-                == "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662")
+                == "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662"
+        )
         #expect(Crypto.hex(tag) == "76fc6ece0f4e1768cddf8853bb2d551b")
     }
 

@@ -169,7 +169,8 @@ struct JSONMappingTests {
     }
 
     @Test func acceptsOriginalFieldNamesAndNumericStrings() throws {
-        let e = try Ctower_Testing_V1_Everything(jsonString: #"{"f_int32": "12", "fInt64": 7, "f_color": 2, "fBool": true, "m_int64_int32": {"-4": 4}}"#)
+        let e = try Ctower_Testing_V1_Everything(
+            jsonString: #"{"f_int32": "12", "fInt64": 7, "f_color": 2, "fBool": true, "m_int64_int32": {"-4": 4}}"#)
         #expect(e.fInt32 == 12)
         #expect(e.fInt64 == 7)
         #expect(e.fColor == .green)

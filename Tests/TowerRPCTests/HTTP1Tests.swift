@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+
 @testable import TowerRPC
 
 @Suite struct HTTP1ParserTests {
@@ -166,7 +167,8 @@ func responseCount(_ text: String) -> Int { text.components(separatedBy: "HTTP/1
         configuration.httpRoutes = [
             HTTPRoute(method: "POST", pathPrefix: "/webhooks/carriers/") { request in
                 seen.requests.withLock { $0.append(request) }
-                return HTTPResponse(status: 202, headers: [("x-carrier", String(request.path.split(separator: "/").last ?? ""))],
+                return HTTPResponse(
+                    status: 202, headers: [("x-carrier", String(request.path.split(separator: "/").last ?? ""))],
                     body: Array("got \(request.body.count)".utf8))
             },
             HTTPRoute(method: "GET", pathPrefix: "/boom") { _ in throw SecretError() },
@@ -200,7 +202,8 @@ func responseCount(_ text: String) -> Int { text.components(separatedBy: "HTTP/1
             #expect(requests.first?.query == "attempt=2")
             #expect(requests.first?.header("Content-Type") == "application/x-www-form-urlencoded")
             #expect(requests.last?.body == Array("{\"a\":1}".utf8))
-            try await client.send("GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", on: channel)
+            try await client.send(
+                "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", on: channel)
             got = await client.wait { _, closed in closed }
             #expect(got.text.contains("HTTP/1.1 404 Not Found"))
             #expect(got.text.contains("HTTP/1.1 500 Internal Server Error"))

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import Testing
+
 @testable import TowerRPC
 
 enum TransportKind: String, CaseIterable, CustomTestStringConvertible {
@@ -228,7 +229,12 @@ func expectRPCError(_ code: RPCError.Code, _ body: () async throws -> Void) asyn
 
 @Suite struct HTTP2Tests {
     @Test func oversizeMessagesAreResourceExhausted() async throws {
-        try await withChannel(.http2, configure: { $0.limits.maxReceiveMessageSize = 1000; $0.limits.maxSendMessageSize = 1000 }) {
+        try await withChannel(
+            .http2,
+            configure: {
+                $0.limits.maxReceiveMessageSize = 1000; $0.limits.maxSendMessageSize = 1000
+            }
+        ) {
             channel in
             _ = await expectRPCError(.resourceExhausted) {
                 let _: Blob = try await channel.unary(Echo.unary, Blob([UInt8](repeating: 1, count: 1001)), options: .default)

@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+
 @testable import TowerRPC
 
 /// A bare HTTP/2 client (nghttp2 through `HTTP2Session`) that sends whatever headers a test wants
@@ -92,7 +93,10 @@ final class RawHTTP2Client: ChannelInboundHandler, HTTP2SessionDelegate, @unchec
 func grpcHeaders(path: String = Echo.unary.path, contentType: String = "application/grpc", method: String = "POST")
     -> [(String, String)]
 {
-    [(":method", method), (":scheme", "http"), (":path", path), (":authority", "localhost"), ("content-type", contentType), ("te", "trailers")]
+    [
+        (":method", method), (":scheme", "http"), (":path", path), (":authority", "localhost"), ("content-type", contentType),
+        ("te", "trailers"),
+    ]
 }
 
 func framed(_ payload: [UInt8]) -> [UInt8] {
@@ -199,7 +203,9 @@ func framed(_ payload: [UInt8]) -> [UInt8] {
     }
 
     @Test func rapidResetFloodEndsTheConnection() async throws {
-        try await withServer({ $0.limits.streamResetBurst = 50; $0.limits.streamResetRatePerSecond = 1 }) { port, _ in
+        try await withServer({
+            $0.limits.streamResetBurst = 50; $0.limits.streamResetRatePerSecond = 1
+        }) { port, _ in
             let (raw, channel) = try await RawHTTP2Client.connect(port: port)
             try await channel.eventLoop.submit {
                 for _ in 0..<200 {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Testing
+
 @testable import TowerRPC
 
 /// A throwaway CA, a server certificate it signed (localhost, 127.0.0.1) and an unrelated CA,
@@ -20,19 +21,22 @@ struct TestCertificates: Sendable {
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         let caExtensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
         for name in ["ca", "other-ca"] {
-            run(["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=ctower test \(name)"]
-                + caExtensions, in: directory)
+            run(
+                ["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", "/CN=ctower test \(name)"]
+                    + caExtensions, in: directory)
         }
         run(["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], in: directory)
         try! """
-            subjectAltName=DNS:localhost,IP:127.0.0.1
-            basicConstraints=CA:FALSE
-            keyUsage=critical,digitalSignature
-            extendedKeyUsage=serverAuth
-            """.write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
+        subjectAltName=DNS:localhost,IP:127.0.0.1
+        basicConstraints=CA:FALSE
+        keyUsage=critical,digitalSignature
+        extendedKeyUsage=serverAuth
+        """.write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
         run(
-            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
-             "-days", "2", "-extfile", "server.ext"], in: directory)
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
+                "-days", "2", "-extfile", "server.ext",
+            ], in: directory)
         return certificates
     }()
 
@@ -158,7 +162,8 @@ func withTLSServer(
 
     @Test func silentConnectionIsClosedAfterHandshakeTimeout() async throws {
         try await withTLSServer(configure: { $0.limits.handshakeTimeout = .milliseconds(200) }) { client, port in
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
+                .get()
             try await channel.closeFuture.get()
             let response: Blob = try await client.unary(Echo.unary, Blob("ok"), options: .default)
             #expect(response.text == "ok")

@@ -1,5 +1,6 @@
 import Synchronization
 import TowerProtoRuntime
+
 @testable import TowerRPC
 
 /// A stand-in message: the payload bytes are the wire form. A first byte of 0xFF is "garbage".
@@ -89,7 +90,8 @@ struct EchoService: RPCService {
                 case "domain": throw DomainError()
                 case "secret": throw SecretError()
                 default:
-                    throw RPCError(code: .invalidArgument, message: "bad ☺ 100%\n", metadata: ["x-why": "because"], statusDetails: [1, 2, 3])
+                    throw RPCError(
+                        code: .invalidArgument, message: "bad ☺ 100%\n", metadata: ["x-why": "because"], statusDetails: [1, 2, 3])
                 }
             },
             .unary(Echo.big) { (request: Blob, _) in Blob([UInt8](repeating: 7, count: Int(request.text)!)) },

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TowerRPC
 
 @Suite struct MessageFramingTests {

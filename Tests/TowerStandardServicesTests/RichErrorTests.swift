@@ -44,7 +44,8 @@ struct RichErrorTests {
 struct ObservabilityTests {
     @Test func metricsCountCallsByMethodAndStatus() async throws {
         let metrics = RPCMetrics()
-        let channel = InProcessChannel(services: [RejectingEcho()], interceptors: [AccessLogInterceptor(level: .debug), metrics.interceptor])
+        let channel = InProcessChannel(
+            services: [RejectingEcho()], interceptors: [AccessLogInterceptor(level: .debug), metrics.interceptor])
         let client = Ctower_Testing_V1_Echo.Client(channel: channel)
         for _ in 0..<3 { _ = try? await client.say(Ctower_Testing_V1_EchoRequest()) }
         let text = metrics.prometheusText()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TowerStore
 
 @Suite("Pool recovery after PostgreSQL restarts")
@@ -93,7 +94,7 @@ struct EmbeddedLifecycleTests {
         let second = try await EmbeddedPostgres.start(configuration, migrator: migrator)
         #expect(second.appURL == first.appURL)
         try await second.stop()  // did not start it: a no-op
-        try await first.stop()   // started it: really stops
+        try await first.stop()  // started it: really stops
 
         let third = try await EmbeddedPostgres.start(configuration, migrator: migrator)
         defer { third.stopBlocking() }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TowerStore
 
 /// The RLS proof. Tables are discovered from pg_catalog (every public table with an org_id
@@ -259,12 +260,14 @@ struct RowLevelSecurityTests {
         let clientUser = UserID.random()
         try await app.withTransaction(tenant: agency) { tx in
             try await tx.execute(
-                "INSERT INTO users (id, org_id, email, status, password_hash) VALUES (\(admin), \(agency), \("admin-\(admin)@example.com"), 'active', 'x')")
+                "INSERT INTO users (id, org_id, email, status, password_hash) VALUES (\(admin), \(agency), \("admin-\(admin)@example.com"), 'active', 'x')"
+            )
             try await tx.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (\(agency), \(admin), 'admin')")
         }
         try await app.withTransaction(tenant: client) { tx in
             try await tx.execute(
-                "INSERT INTO users (id, org_id, email, status, password_hash) VALUES (\(clientUser), \(client), \("client-\(clientUser)@example.com"), 'active', 'x')")
+                "INSERT INTO users (id, org_id, email, status, password_hash) VALUES (\(clientUser), \(client), \("client-\(clientUser)@example.com"), 'active', 'x')"
+            )
             try await tx.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (\(client), \(clientUser), 'agent')")
         }
         func role(_ user: UserID, _ org: OrgID) async throws -> String? {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+
 @testable import TowerStore
 
 /// The PostgreSQL the tests run against: `CTOWER_TEST_DATABASE_URL` when set (a superuser or

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TowerStore
 
 @Suite("SQL building and value codecs (no database)")
@@ -74,7 +75,8 @@ struct UnitTests {
         let error = #expect(throws: StoreError.self) {
             _ = try EmbeddedPostgres.findBinaries("/nonexistent", searchSystem: false)
         }
-        #expect(error?.message
-            == "PostgreSQL server binaries not found: install the Debian package postgresql (apt-get install postgresql)")
+        #expect(
+            error?.message
+                == "PostgreSQL server binaries not found: install the Debian package postgresql (apt-get install postgresql)")
     }
 }

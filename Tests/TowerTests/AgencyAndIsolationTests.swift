@@ -38,19 +38,23 @@ struct AgencyTests {
         #expect(me.role == .owner)
 
         // Agency B cannot act in A's client, nor read it directly.
-        #expect(await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(b.accessToken, org: client.id)) } == .permissionDenied)
+        #expect(
+            await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(b.accessToken, org: client.id)) } == .permissionDenied)
         var byID = GetOrgRequest()
         byID.orgID = client.id
         #expect(await status { try await orgs.getOrg(byID, options: bearer(b.accessToken)) } == .notFound)
 
         // The client org's own user cannot act in the agency.
         let clientUser = try await env.login(user.email, user.password)
-        #expect(await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(clientUser.accessToken, org: agencyA.orgID.description)) } == .permissionDenied)
+        #expect(
+            await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(clientUser.accessToken, org: agencyA.orgID.description)) }
+                == .permissionDenied)
         // A standard org cannot have clients.
         let (_, emailS, passwordS) = try await env.makeOrg(.standard)
         let s = try await env.login(emailS, passwordS)
         #expect(await status { try await orgs.createClientOrg(create, options: bearer(s.accessToken)) } == .failedPrecondition)
-        #expect(await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(a.accessToken, org: "not-a-uuid")) } == .invalidArgument)
+        #expect(
+            await status { try await orgs.getOrg(GetOrgRequest(), options: bearer(a.accessToken, org: "not-a-uuid")) } == .invalidArgument)
     }
 
     @Test func settingsAreValidatedAndMasked() async throws {

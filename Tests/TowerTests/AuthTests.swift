@@ -49,9 +49,11 @@ struct AuthTests {
         let otherKey = AccessTokenSigner(key: Array(repeating: 7, count: 32))
         let now = Int64(Date().timeIntervalSince1970)
         let userID = try #require(UserID(session.user?.id ?? ""))
-        let alien = otherKey.sign(AccessToken(userID: userID, orgID: org.orgID, sessionID: UUID().uuidString, issuedAt: now, expiresAt: now + 600))
+        let alien = otherKey.sign(
+            AccessToken(userID: userID, orgID: org.orgID, sessionID: UUID().uuidString, issuedAt: now, expiresAt: now + 600))
         #expect(await status { try await client.whoAmI(Google_Protobuf_Empty(), options: bearer(alien)) } == .unauthenticated)
-        let expired = env.keys.signer.sign(AccessToken(userID: userID, orgID: org.orgID, sessionID: UUID().uuidString, issuedAt: now - 3600, expiresAt: now - 60))
+        let expired = env.keys.signer.sign(
+            AccessToken(userID: userID, orgID: org.orgID, sessionID: UUID().uuidString, issuedAt: now - 3600, expiresAt: now - 60))
         #expect(await status { try await client.whoAmI(Google_Protobuf_Empty(), options: bearer(expired)) } == .unauthenticated)
         #expect(await status { try await client.whoAmI(Google_Protobuf_Empty(), options: bearer("not-a-token")) } == .unauthenticated)
     }

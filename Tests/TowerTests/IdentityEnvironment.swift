@@ -30,7 +30,8 @@ struct IdentityEnvironment: Sendable {
         }
         var configuration = StoreConfiguration(url: appURL)
         configuration.poolSize = 6
-        return IdentityEnvironment(store: Store(configuration: configuration), keys: .ephemeral(), throttle: LoginThrottle(maxFailures: 1000))
+        return IdentityEnvironment(
+            store: Store(configuration: configuration), keys: .ephemeral(), throttle: LoginThrottle(maxFailures: 1000))
     }
 
     static func get() async throws -> IdentityEnvironment { try await shared.value }
@@ -46,7 +47,6 @@ struct IdentityEnvironment: Sendable {
 
     var interceptor: AuthInterceptor { AuthInterceptor(store: store, signer: keys.signer) }
 
-
     var channel: InProcessChannel { channel() }
 
     func channel(throttle: LoginThrottle? = nil) -> InProcessChannel {
@@ -54,10 +54,13 @@ struct IdentityEnvironment: Sendable {
     }
 
     /// A fresh org with an owner whose email is unique to this call.
-    func makeOrg(_ kind: OrgKind = .standard, name: String = "Acme Land") async throws -> (IdentityBootstrap.Created, email: String, password: String) {
+    func makeOrg(_ kind: OrgKind = .standard, name: String = "Acme Land") async throws -> (
+        IdentityBootstrap.Created, email: String, password: String
+    ) {
         let email = "owner-\(UUID().uuidString.prefix(8).lowercased())@example.com"
         let password = "correct horse battery"
-        let created = try await IdentityBootstrap.createOrg(store, name: name, kind: kind, ownerEmail: email, ownerPassword: password, passwords: passwords)
+        let created = try await IdentityBootstrap.createOrg(
+            store, name: name, kind: kind, ownerEmail: email, ownerPassword: password, passwords: passwords)
         return (created, email, password)
     }
 

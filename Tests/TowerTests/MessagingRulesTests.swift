@@ -1,10 +1,13 @@
 import Testing
+
 @testable import Tower
 
 @Suite("Inbound keywords (STOP/HELP/START, English and Spanish, FCC 24-18 revocations)")
 struct KeywordTests {
-    @Test(arguments: ["STOP", "stop", " Stop. ", "STOPALL", "Unsubscribe", "cancel", "END", "quit", "revoke", "OPTOUT", "opt out", "Opt-Out",
-                      "ALTO", "parar", "Basta!", "CANCELAR", "no mas", "NO MÁS", "No más.", "baja"])
+    @Test(arguments: [
+        "STOP", "stop", " Stop. ", "STOPALL", "Unsubscribe", "cancel", "END", "quit", "revoke", "OPTOUT", "opt out", "Opt-Out",
+        "ALTO", "parar", "Basta!", "CANCELAR", "no mas", "NO MÁS", "No más.", "baja",
+    ])
     func optOutKeywords(_ text: String) {
         guard case .optOut = KeywordClassifier.classify(text) else {
             Issue.record("\(text) should opt out")
@@ -22,14 +25,18 @@ struct KeywordTests {
         guard case .help = KeywordClassifier.classify(text) else { Issue.record("\(text) should ask for help"); return }
     }
 
-    @Test(arguments: ["STOP PLEASE", "please stop!!", "Please stop texting me", "remove me from your list", "Don't text me again",
-                      "wrong number", "No me escriban más por favor", "quítenme de su lista", "Alto por favor", "lose my number"])
+    @Test(arguments: [
+        "STOP PLEASE", "please stop!!", "Please stop texting me", "remove me from your list", "Don't text me again",
+        "wrong number", "No me escriban más por favor", "quítenme de su lista", "Alto por favor", "lose my number",
+    ])
     func freeTextRevocations(_ text: String) {
         guard case .revocation = KeywordClassifier.classify(text) else { Issue.record("\(text) should count as revocation"); return }
     }
 
-    @Test(arguments: ["Yes I'm interested, what's your offer?", "How much for the 40 acres?", "Who is this?", "Can you stop by Tuesday?",
-                      "I'll end up selling next year", "Help me understand the price", ""])
+    @Test(arguments: [
+        "Yes I'm interested, what's your offer?", "How much for the 40 acres?", "Who is this?", "Can you stop by Tuesday?",
+        "I'll end up selling next year", "Help me understand the price", "",
+    ])
     func conversationIsNotAKeyword(_ text: String) {
         #expect(KeywordClassifier.classify(text) == .message)
     }
@@ -70,9 +77,12 @@ struct TemplateTests {
     @Test func variablesRenderWithFallbacks() throws {
         let t = try TemplateText(parsing: "Hi {first_name|there}, this is {agent_name} with {brand} about your land in {county} County.")
         #expect(t.variables == ["first_name", "agent_name", "brand", "county"])
-        #expect(t.render(["first_name": "Ana", "agent_name": "Luis", "brand": "Sunbelt Land", "county": "Polk"])
-            == "Hi Ana, this is Luis with Sunbelt Land about your land in Polk County.")
-        #expect(t.render(["brand": "Sunbelt Land", "county": "Polk", "first_name": "  "]) == "Hi there, this is with Sunbelt Land about your land in Polk County.")
+        #expect(
+            t.render(["first_name": "Ana", "agent_name": "Luis", "brand": "Sunbelt Land", "county": "Polk"])
+                == "Hi Ana, this is Luis with Sunbelt Land about your land in Polk County.")
+        #expect(
+            t.render(["brand": "Sunbelt Land", "county": "Polk", "first_name": "  "])
+                == "Hi there, this is with Sunbelt Land about your land in Polk County.")
     }
 
     @Test func unknownVariablesAndBracesAreRejectedWithPosition() {

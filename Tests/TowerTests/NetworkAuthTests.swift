@@ -17,7 +17,11 @@ struct NetworkAuthTests {
     @Test func ipAllowlistIsEnforcedAtAuthentication() async throws {
         let env = try await IdentityEnvironment.get()
         let (server, channel) = try await serve(env, interceptor: env.interceptor)
-        defer { Task { await channel.close(); await server.shutdown(gracePeriod: .seconds(1)) } }
+        defer {
+            Task {
+                await channel.close(); await server.shutdown(gracePeriod: .seconds(1))
+            }
+        }
         let (_, email, password) = try await env.makeOrg()
         let session = try await env.login(email, password)
         let orgs = OrgService.Client(channel: channel)
@@ -43,9 +47,14 @@ struct NetworkAuthTests {
 
     @Test func guessingCredentialsIsThrottledPerAddress() async throws {
         let env = try await IdentityEnvironment.get()
-        let interceptor = AuthInterceptor(store: env.store, signer: env.keys.signer, failures: LoginThrottle(maxFailures: 3, window: .seconds(60)))
+        let interceptor = AuthInterceptor(
+            store: env.store, signer: env.keys.signer, failures: LoginThrottle(maxFailures: 3, window: .seconds(60)))
         let (server, channel) = try await serve(env, interceptor: interceptor)
-        defer { Task { await channel.close(); await server.shutdown(gracePeriod: .seconds(1)) } }
+        defer {
+            Task {
+                await channel.close(); await server.shutdown(gracePeriod: .seconds(1))
+            }
+        }
         let orgs = OrgService.Client(channel: channel)
         for i in 0..<3 {
             #expect(await status { try await orgs.getOrg(GetOrgRequest(), options: bearer("ctk_deadbeef_guess\(i)")) } == .unauthenticated)
@@ -79,13 +88,18 @@ struct NetworkAuthTests {
         let user = try await UserService.Client(channel: env.channel).createUser(create, options: bearer(session.accessToken)).user
         let actions = try await env.store.withTransaction(tenant: org.orgID) { tx in
             try await tx.query("SELECT action, target_id, actor_user_id::text AS actor FROM audit_events ORDER BY id").map {
-                [try $0.decode("action", as: String.self), try $0.decode("target_id", as: String.self), try $0.decode("actor", as: String?.self) ?? ""]
+                [
+                    try $0.decode("action", as: String.self), try $0.decode("target_id", as: String.self),
+                    try $0.decode("actor", as: String?.self) ?? "",
+                ]
             }
         }
         #expect(actions.contains(["user.create", user?.id ?? "?", org.ownerID.description]))
         #expect(actions.map { $0[0] }.contains("auth.login"))
         // A failed mutation leaves no audit row behind.
-        #expect(await status { try await UserService.Client(channel: env.channel).createUser(create, options: bearer(session.accessToken)) } == .alreadyExists)
+        #expect(
+            await status { try await UserService.Client(channel: env.channel).createUser(create, options: bearer(session.accessToken)) }
+                == .alreadyExists)
         let creates = try await env.store.withTransaction(tenant: org.orgID) { tx in
             try await tx.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'user.create'").one().decode("n", as: Int32.self)
         }

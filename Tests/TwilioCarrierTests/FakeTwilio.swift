@@ -4,6 +4,7 @@ import NIOPosix
 import Synchronization
 import TowerHTTPClient
 import TowerProtoRuntime
+
 @testable import TwilioCarrier
 
 /// A local fake of Twilio's REST API (2010-04-01) on 127.0.0.1: checks Basic auth and form
@@ -100,7 +101,10 @@ final class FakeTwilio: Sendable {
         state.withLock { state in
             let sid = Self.sid("SM", state.nextSID)
             state.nextSID += 1
-            state.messages.append(Message(sid: sid, to: to, from: from, body: "earlier", status: status, statusCallback: "", messagingServiceSID: "", created: created, mediaURLs: []))
+            state.messages.append(
+                Message(
+                    sid: sid, to: to, from: from, body: "earlier", status: status, statusCallback: "", messagingServiceSID: "",
+                    created: created, mediaURLs: []))
             return sid
         }
     }
@@ -199,7 +203,8 @@ final class FakeTwilio: Sendable {
             let hasMore = all.count > (page + 1) * pageSize
             var nextQuery = query.filter { $0.0 != "Page" }
             nextQuery.append(("Page", String(page + 1)))
-            let next: JSONValue = hasMore ? .string("/2010-04-01/Accounts/\(accountSID)/Messages.json?" + FormEncoding.encode(nextQuery)) : .null
+            let next: JSONValue =
+                hasMore ? .string("/2010-04-01/Accounts/\(accountSID)/Messages.json?" + FormEncoding.encode(nextQuery)) : .null
             let body = JSONValue.object([
                 ("messages", .array(slice.map(messageJSON))), ("page", .number(String(page))), ("page_size", .number(String(pageSize))),
                 ("next_page_uri", next), ("uri", .string("/2010-04-01/Accounts/\(accountSID)/Messages.json")),
@@ -316,33 +321,34 @@ private final class FakeTwilioHandler: ChannelInboundHandler {
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
             guard let head, let fake = fake.fake.withLock({ $0 }) else { return }
-            let outcome = fake.handle(method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "Authorization"), body: body)
+            let outcome = fake.handle(
+                method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "Authorization"), body: body)
             perform(outcome, head: head, context: context)
         }
     }
 
     private func perform(_ outcome: FakeTwilio.Outcome, head: HTTPRequestHead, context: ChannelHandlerContext) {
-            switch outcome {
-            case .delayed(let delay, let later):
-                let (seconds, attoseconds) = delay.components
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
-                    let (handler, context) = loopBound.value
-                    handler.perform(later, head: head, context: context)
-                }
-            case .hang:
-                break
-            case .drop:
-                context.close(promise: nil)
-            case .respond(let status, let headers, let text):
-                var responseHead = HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status))
-                for (name, value) in headers { responseHead.headers.add(name: name, value: value) }
-                responseHead.headers.add(name: "Content-Length", value: String(text.utf8.count))
-                context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-                if !text.isEmpty {
-                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-                }
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        switch outcome {
+        case .delayed(let delay, let later):
+            let (seconds, attoseconds) = delay.components
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {
+                let (handler, context) = loopBound.value
+                handler.perform(later, head: head, context: context)
             }
+        case .hang:
+            break
+        case .drop:
+            context.close(promise: nil)
+        case .respond(let status, let headers, let text):
+            var responseHead = HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status))
+            for (name, value) in headers { responseHead.headers.add(name: name, value: value) }
+            responseHead.headers.add(name: "Content-Length", value: String(text.utf8.count))
+            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+            if !text.isEmpty {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
+}

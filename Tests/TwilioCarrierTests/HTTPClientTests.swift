@@ -19,12 +19,14 @@ struct HTTPClientTests {
         let client = HTTPClient()
         let auth = BasicAuth(username: fake.accountSID, password: fake.authToken)
         for _ in 0..<3 {
-            let response = try await client.execute(HTTPRequest(method: .get, url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID).json", basicAuth: auth))
+            let response = try await client.execute(
+                HTTPRequest(method: .get, url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID).json", basicAuth: auth))
             #expect(response.status == 200)
             #expect(response.header("content-type")?.hasPrefix("application/json") == true)
             #expect(try JSONValue.parse(response.text)["status"] == .string("active"))
         }
-        let refused = try await client.execute(HTTPRequest(method: .get, url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID).json"))
+        let refused = try await client.execute(
+            HTTPRequest(method: .get, url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID).json"))
         #expect(refused.status == 401)
         #expect(fake.requests.count == 4)
     }
@@ -51,8 +53,11 @@ struct HTTPClientTests {
         defer { Task { await fake.close() } }
         fake.failNext(.hang)
         let error = await #expect(throws: HTTPClientError.self) {
-            try await HTTPClient().execute(.form(url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json", fields: [("To", "+15125550100")], timeout: .milliseconds(300),
-                basicAuth: BasicAuth(username: fake.accountSID, password: fake.authToken)))
+            try await HTTPClient().execute(
+                .form(
+                    url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json", fields: [("To", "+15125550100")],
+                    timeout: .milliseconds(300),
+                    basicAuth: BasicAuth(username: fake.accountSID, password: fake.authToken)))
         }
         #expect(error?.code == .timedOut)
         #expect(error?.delivery == .maybeSent)
@@ -64,7 +69,8 @@ struct HTTPClientTests {
         fake.failNext(.dropAfterProcessing)
         let error = await #expect(throws: HTTPClientError.self) {
             try await HTTPClient().execute(
-                .form(url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json",
+                .form(
+                    url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json",
                     fields: [("To", "+15125550100"), ("From", "+15125550199"), ("Body", "x")],
                     basicAuth: BasicAuth(username: fake.accountSID, password: fake.authToken)))
         }
@@ -78,8 +84,11 @@ struct HTTPClientTests {
         defer { Task { await fake.close() } }
         fake.failNext(.hang)
         let task = Task {
-            try await HTTPClient().execute(.form(url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json", fields: [("To", "1")], timeout: .seconds(30),
-                basicAuth: BasicAuth(username: fake.accountSID, password: fake.authToken)))
+            try await HTTPClient().execute(
+                .form(
+                    url: fake.baseURL + "/2010-04-01/Accounts/\(fake.accountSID)/Messages.json", fields: [("To", "1")],
+                    timeout: .seconds(30),
+                    basicAuth: BasicAuth(username: fake.accountSID, password: fake.authToken)))
         }
         try await Task.sleep(for: .milliseconds(300))
         let started = ContinuousClock.now

@@ -41,7 +41,9 @@ enum TestSupport {
         return host
     }
 
-    static func message(_ key: String, to: String = "+15125550100", from: String = "+15125550199", body: String = "Hi Ana, still own the lot on Elm St?") -> Carrier_SendRequest {
+    static func message(
+        _ key: String, to: String = "+15125550100", from: String = "+15125550199", body: String = "Hi Ana, still own the lot on Elm St?"
+    ) -> Carrier_SendRequest {
         var request = Carrier_SendRequest()
         request.idempotencyKey = key
         request.from = from
@@ -75,7 +77,9 @@ enum TestSupport {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
         close(fd)

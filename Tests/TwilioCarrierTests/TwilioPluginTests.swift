@@ -3,6 +3,7 @@ import Testing
 import TowerCarrierHost
 import TowerHTTPClient
 import TowerProto
+
 @testable import TwilioCarrier
 
 /// The real `ctower-carrier-twilio` process, driven through CarrierHost, against the fake API.
@@ -77,7 +78,9 @@ struct TwilioPluginTests {
     func invalidRecipientsArePermanentWithTheRawCode(to: String, code: String) async throws {
         let fake = try await FakeTwilio()
         let host = try await TestSupport.configuredHost(fake)
-        let error = await #expect(throws: CarrierError.self) { try await host.send(TestSupport.message("key-\(code)", to: to), connection: "t1") }
+        let error = await #expect(throws: CarrierError.self) {
+            try await host.send(TestSupport.message("key-\(code)", to: to), connection: "t1")
+        }
         #expect(error?.code == .permanent && error?.carrierCode == code && error?.submissionState == .notSubmitted)
         await host.shutdown()
         await fake.close()
@@ -177,7 +180,8 @@ struct TwilioPluginTests {
         let fake = try await FakeTwilio()
         let host = try await TestSupport.configuredHost(fake)
         let account = try await host.checkAccount(connection: "t1")
-        #expect(account.accountName == "Fake Land Co" && account.status == "active" && account.balance == "42.17" && account.currency == "USD")
+        #expect(
+            account.accountName == "Fake Land Co" && account.status == "active" && account.balance == "42.17" && account.currency == "USD")
 
         var search = Carrier_SearchNumbersRequest()
         search.areaCode = "737"
@@ -227,8 +231,10 @@ struct TwilioPluginTests {
             return request
         }
         func status(_ value: String) -> [(String, String)] {
-            [("MessageSid", "SM9"), ("MessageStatus", value), ("SmsStatus", value), ("To", "+15125550100"), ("From", "+15125550199"),
-             ("AccountSid", fake.accountSID), ("ApiVersion", "2010-04-01"), ("ChannelToAddress", "+1512555XXXX")]
+            [
+                ("MessageSid", "SM9"), ("MessageStatus", value), ("SmsStatus", value), ("To", "+15125550100"), ("From", "+15125550199"),
+                ("AccountSid", fake.accountSID), ("ApiVersion", "2010-04-01"), ("ChannelToAddress", "+1512555XXXX"),
+            ]
         }
         let delivered = try await host.parseWebhook(webhook(status("delivered")), connection: "t1")
         #expect(delivered.verified && delivered.httpStatus == 200 && delivered.events.count == 1)
@@ -243,7 +249,8 @@ struct TwilioPluginTests {
         #expect(late.verified && late.events.isEmpty)
 
         // Port spelled out by a proxy: still valid.
-        let withPort = try await host.parseWebhook(webhook(status("read"), url: "https://hooks.example.com:443/webhooks/carriers/t1?ik=key-9"), connection: "t1")
+        let withPort = try await host.parseWebhook(
+            webhook(status("read"), url: "https://hooks.example.com:443/webhooks/carriers/t1?ik=key-9"), connection: "t1")
         #expect(withPort.verified)
 
         let forged = try await host.parseWebhook(webhook(status("failed"), signedWith: "not-the-token"), connection: "t1")
@@ -255,9 +262,11 @@ struct TwilioPluginTests {
 
         let inbound = try await host.parseWebhook(
             webhook(
-                [("MessageSid", "SMin1"), ("SmsStatus", "received"), ("From", "+15125550100"), ("To", "+15125550199"), ("Body", "ALTO"),
-                 ("NumMedia", "1"), ("MediaUrl0", "https://api.twilio.com/media/ME1"), ("MediaContentType0", "image/jpeg"),
-                 ("FromCity", "AUSTIN"), ("NumSegments", "1")], url: "https://hooks.example.com/webhooks/carriers/t1"),
+                [
+                    ("MessageSid", "SMin1"), ("SmsStatus", "received"), ("From", "+15125550100"), ("To", "+15125550199"), ("Body", "ALTO"),
+                    ("NumMedia", "1"), ("MediaUrl0", "https://api.twilio.com/media/ME1"), ("MediaContentType0", "image/jpeg"),
+                    ("FromCity", "AUSTIN"), ("NumSegments", "1"),
+                ], url: "https://hooks.example.com/webhooks/carriers/t1"),
             connection: "t1")
         #expect(inbound.verified && inbound.httpContentType == "text/xml")
         guard case .inboundMessage(let message)? = inbound.events.first?.kind else {
@@ -270,7 +279,8 @@ struct TwilioPluginTests {
         // The callback taught the plugin the key's sid: QueryStatus needs no hints now.
         let sid = fake.addMessage(to: "+15125550100", from: "+15125550199", created: WallClock.now().seconds)
         _ = try await host.parseWebhook(
-            webhook([("MessageSid", sid), ("MessageStatus", "sent"), ("To", "+15125550100"), ("From", "+15125550199")],
+            webhook(
+                [("MessageSid", sid), ("MessageStatus", "sent"), ("To", "+15125550100"), ("From", "+15125550199")],
                 url: "https://hooks.example.com/webhooks/carriers/t1?ik=key-10"), connection: "t1")
         let known = try await host.queryStatus(idempotencyKey: "key-10", connection: "t1")
         #expect(known.found && known.providerMessageID == sid)

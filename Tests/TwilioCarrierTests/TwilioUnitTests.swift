@@ -4,20 +4,26 @@ import TowerCrypto
 import TowerHTTPClient
 import TowerProto
 import TowerProtoRuntime
+
 @testable import TwilioCarrier
 
 @Suite("Twilio pure logic")
 struct TwilioUnitTests {
     @Test func signatureMatchesTheAlgorithmAndSurvivesPortVariants() {
         let token = "12345"
-        let params = [("To", "+18005551212"), ("From", "+12349013030"), ("Digits", "1234"), ("CallSid", "CA1234567890ABCDE"), ("Caller", "+12349013030")]
+        let params = [
+            ("To", "+18005551212"), ("From", "+12349013030"), ("Digits", "1234"), ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+12349013030"),
+        ]
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2"
         // Built by hand: URL, then name+value sorted by name.
         let data = url + "CallSidCA1234567890ABCDECaller+12349013030Digits1234From+12349013030To+18005551212"
         let expected = Base64.encode(Crypto.hmacSHA1(key: Array(token.utf8), data: Array(data.utf8)))
         #expect(TwilioSignature.compute(authToken: token, url: url, parameters: params) == expected)
         #expect(TwilioSignature.isValid(signature: expected, authToken: token, url: url, parameters: params))
-        #expect(TwilioSignature.isValid(signature: expected, authToken: token, url: "https://mycompany.com:443/myapp.php?foo=1&bar=2", parameters: params))
+        #expect(
+            TwilioSignature.isValid(
+                signature: expected, authToken: token, url: "https://mycompany.com:443/myapp.php?foo=1&bar=2", parameters: params))
         let withPort = TwilioSignature.compute(authToken: token, url: "https://mycompany.com:443/myapp.php?foo=1&bar=2", parameters: params)
         #expect(TwilioSignature.isValid(signature: withPort, authToken: token, url: url, parameters: params))
         #expect(!TwilioSignature.isValid(signature: expected, authToken: "54321", url: url, parameters: params))
@@ -47,8 +53,11 @@ struct TwilioUnitTests {
 
     @Test func errorsAreClassified() {
         func response(_ status: Int, _ code: Int?, retryAfter: String? = nil) -> HTTPResponse {
-            let body = code.map { #"{"code":\#($0),"message":"m","more_info":"https://www.twilio.com/docs/errors/\#($0)","status":\#(status)}"# } ?? "oops"
-            return HTTPResponse(status: status, headers: retryAfter.map { [HTTPHeader(name: "Retry-After", value: $0)] } ?? [], body: Array(body.utf8))
+            let body =
+                code.map { #"{"code":\#($0),"message":"m","more_info":"https://www.twilio.com/docs/errors/\#($0)","status":\#(status)}"# }
+                ?? "oops"
+            return HTTPResponse(
+                status: status, headers: retryAfter.map { [HTTPHeader(name: "Retry-After", value: $0)] } ?? [], body: Array(body.utf8))
         }
         let limited = TwilioAPIError.classify(response(429, 20429, retryAfter: "7"), operation: "Send")
         #expect(limited.errorClass == .rateLimited && limited.submissionState == .notSubmitted && limited.retryAfter == .seconds(7))
@@ -67,7 +76,8 @@ struct TwilioUnitTests {
         let url = "https://hooks.example.com/webhooks/carriers/t1?ik=msg-42"
         let params = [
             ("MessageSid", "SM1"), ("SmsSid", "SM1"), ("MessageStatus", "delivered"), ("SmsStatus", "delivered"), ("To", "+15125550100"),
-            ("From", "+15125550199"), ("ApiVersion", "2010-04-01"), ("AccountSid", FakeTwilio.testAccountSID), ("BrandNewField", "whatever"),
+            ("From", "+15125550199"), ("ApiVersion", "2010-04-01"), ("AccountSid", FakeTwilio.testAccountSID),
+            ("BrandNewField", "whatever"),
         ]
         var request = Carrier_ParseWebhookRequest()
         request.method = "POST"

@@ -10,7 +10,9 @@ struct FeatureServiceImpl: Ctower_Testing_V1_FeatureService.ServiceProtocol {
     }
 
     /// Streams the tree's children back.
-    func expand(request: Ctower_Testing_V1_Tree, responses: ResponseStreamWriter<Ctower_Testing_V1_Tree>, context: ServerContext) async throws {
+    func expand(request: Ctower_Testing_V1_Tree, responses: ResponseStreamWriter<Ctower_Testing_V1_Tree>, context: ServerContext)
+        async throws
+    {
         for child in request.children { try await responses.write(child) }
     }
 

@@ -1,12 +1,13 @@
 import ArgumentParser
-#if canImport(Glibc)
-    import Glibc
-#endif
 import InteropProto
 import Logging
 import TowerProto
 import TowerRPC
 import TowerStandardServices
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Serves grpc.testing.TestService plus health and reflection, for the interop tests that drive
 /// it with stock gRPC clients (Tests/Interop).
@@ -35,9 +36,11 @@ struct InteropServerCommand: AsyncParsableCommand {
         var logger = Logger(label: "ctower.interop")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         logger.logLevel = level
-        let serviceNames = [
-            Grpc_Testing_TestService.serviceName, Ctower_Testing_V1_FeatureService.serviceName, Ctower_Testing_V1_Echo.serviceName, Grpc_Health_V1_Health.serviceName,
-        ] + ReflectionService.serviceNames
+        let serviceNames =
+            [
+                Grpc_Testing_TestService.serviceName, Ctower_Testing_V1_FeatureService.serviceName, Ctower_Testing_V1_Echo.serviceName,
+                Grpc_Health_V1_Health.serviceName,
+            ] + ReflectionService.serviceNames
         let health = HealthService(services: [Grpc_Testing_TestService.serviceName])
         let reflection = ReflectionService(files: TowerProtoFiles.all + InteropProtoFiles.all, serviceNames: serviceNames)
         let server = RPCServer(
@@ -55,7 +58,6 @@ struct InteropServerCommand: AsyncParsableCommand {
         await server.waitUntilStopped()
     }
 }
-
 
 enum TLSOptions {
     static func configuration(cert: String?, key: String?) throws -> RPCServer.TLSConfiguration? {

@@ -51,7 +51,8 @@ struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     }
 
     func fullDuplexCall(
-        requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>, responses: ResponseStreamWriter<Grpc_Testing_StreamingOutputCallResponse>,
+        requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>,
+        responses: ResponseStreamWriter<Grpc_Testing_StreamingOutputCallResponse>,
         context: ServerContext
     ) async throws {
         echoMetadata(context)
@@ -61,7 +62,8 @@ struct TestServiceImpl: Grpc_Testing_TestService.ServiceProtocol {
     }
 
     func halfDuplexCall(
-        requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>, responses: ResponseStreamWriter<Grpc_Testing_StreamingOutputCallResponse>,
+        requests: RequestStream<Grpc_Testing_StreamingOutputCallRequest>,
+        responses: ResponseStreamWriter<Grpc_Testing_StreamingOutputCallResponse>,
         context: ServerContext
     ) async throws {
         echoMetadata(context)

@@ -1,10 +1,10 @@
 import Foundation
+import TowerProto
+import TowerRPC
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import TowerProto
-import TowerRPC
 
 /// A saved sign-in for the `ctower` CLI: which server, and the session tokens.
 ///
@@ -40,7 +40,8 @@ public struct ProfileStore: Sendable {
     public let path: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let base =
+            environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path) + "/.config"
         path = base + "/ctower/profiles.json"
     }
@@ -65,7 +66,8 @@ public struct ProfileStore: Sendable {
         var profiles = try all()
         profiles[name] = profile
         let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(profiles)

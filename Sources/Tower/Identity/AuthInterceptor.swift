@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
 import TowerProto
 import TowerRPC
 import TowerStore
@@ -72,7 +72,8 @@ public struct AuthInterceptor: RPCServerInterceptor {
             case .failure: throw DomainError.unauthenticated("the access token is not valid")
             }
             let actingOrg = requestedOrg ?? token.orgID
-            let role = try await store.withTransaction(tenant: token.orgID, user: token.userID, deadline: context.deadline, readOnly: true) { tx in
+            let role = try await store.withTransaction(tenant: token.orgID, user: token.userID, deadline: context.deadline, readOnly: true)
+            { tx in
                 let row = try await tx.query(
                     """
                     SELECT u.status = 'active' AS active,
@@ -82,7 +83,8 @@ public struct AuthInterceptor: RPCServerInterceptor {
                     """
                 ).firstRow
                 guard let row, try row.decode("active", as: Bool.self), try row.decode("live", as: Bool.self) else {
-                    throw DomainError.unauthenticated("the session has ended (signed out, revoked or the user was deactivated); sign in again")
+                    throw DomainError.unauthenticated(
+                        "the session has ended (signed out, revoked or the user was deactivated); sign in again")
                 }
                 return try row.decode("role", as: String?.self)
             }
@@ -98,7 +100,8 @@ public struct AuthInterceptor: RPCServerInterceptor {
         if credential.hasPrefix("ctk_") {
             let hash = OpaqueSecret.hash(credential)
             let key = try await store.withTransaction(tenant: nil, deadline: context.deadline, readOnly: true) { tx in
-                try await tx.query("SELECT key_id, org_id, scopes, rate_limit_per_minute, created_by FROM ctower_find_api_key(\(hash))").firstRow
+                try await tx.query("SELECT key_id, org_id, scopes, rate_limit_per_minute, created_by FROM ctower_find_api_key(\(hash))")
+                    .firstRow
             }
             guard let key else { throw DomainError.unauthenticated("the API key is not valid (unknown, revoked or expired)") }
             let keyID = try key.decode("key_id", as: UUID.self).uuidString.lowercased()
@@ -107,10 +110,12 @@ public struct AuthInterceptor: RPCServerInterceptor {
             let perMinute = try key.decode("rate_limit_per_minute", as: Int?.self) ?? RateLimiter.defaultPerMinute
             let createdBy = try key.decode("created_by", as: UserID?.self)
             if let requestedOrg, requestedOrg != orgID {
-                throw DomainError.permissionDenied("an API key acts only in its own org; drop x-ctower-org or use a key of org \(requestedOrg)")
+                throw DomainError.permissionDenied(
+                    "an API key acts only in its own org; drop x-ctower-org or use a key of org \(requestedOrg)")
             }
             if let retryAfter = keyLimiter.take(key: keyID, perMinute: perMinute) {
-                throw DomainError(.resourceExhausted, "API key rate limit of \(perMinute) requests per minute reached; retry in \(retryAfter) s")
+                throw DomainError(
+                    .resourceExhausted, "API key rate limit of \(perMinute) requests per minute reached; retry in \(retryAfter) s")
             }
             try await checkAllowlist(org: orgID, peerIP: peerIP, context: context)
             return RequestPrincipal(
@@ -125,20 +130,26 @@ public struct AuthInterceptor: RPCServerInterceptor {
         case .open, .authenticated:
             return
         case .person:
-            guard case .user = principal.actor else { throw DomainError.permissionDenied("\(method.method) needs a signed-in person, not an API key") }
+            guard case .user = principal.actor else {
+                throw DomainError.permissionDenied("\(method.method) needs a signed-in person, not an API key")
+            }
         case .role(let needed):
             if principal.apiKeyID != nil, method.service == AuthService.serviceName || method.service == UserService.serviceName {
                 throw DomainError.permissionDenied("API keys cannot manage users or keys; sign in as an admin")
             }
             guard principal.role >= needed else {
-                throw DomainError.permissionDenied("\(method.method) needs the \(needed.databaseName ?? "?") role in this org; you have \(principal.role.databaseName ?? "none")")
+                throw DomainError.permissionDenied(
+                    "\(method.method) needs the \(needed.databaseName ?? "?") role in this org; you have \(principal.role.databaseName ?? "none")"
+                )
             }
         }
     }
 
     private func requestedOrg(_ context: ServerContext) throws -> OrgID? {
         guard let text = context.requestMetadata.firstString("x-ctower-org"), !text.isEmpty else { return nil }
-        guard let org = OrgID(text) else { throw DomainError.invalid("x-ctower-org", "must be an org id (UUID), got \"\(text.prefix(40))\"") }
+        guard let org = OrgID(text) else {
+            throw DomainError.invalid("x-ctower-org", "must be an org id (UUID), got \"\(text.prefix(40))\"")
+        }
         return org
     }
 

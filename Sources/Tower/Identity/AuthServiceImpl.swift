@@ -50,7 +50,8 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         let orgID = try found.decode("org_id", as: OrgID.self)
         if try found.decode("totp_enabled", as: Bool.self) {
             let sealed = try await store.withTransaction(tenant: orgID, user: userID, deadline: context.deadline, readOnly: true) { tx in
-                try await tx.query("SELECT totp_secret_encrypted FROM users WHERE id = \(userID)").one().decode("totp_secret_encrypted", as: [UInt8]?.self)
+                try await tx.query("SELECT totp_secret_encrypted FROM users WHERE id = \(userID)").one().decode(
+                    "totp_secret_encrypted", as: [UInt8]?.self)
             }
             guard let sealed, let secret = try? keys.sealedBox.open(sealed, associatedData: Array("totp:\(userID)".utf8)),
                 TOTP(secret: secret).verify(request.totpCode, at: Int64(Date().timeIntervalSince1970)) != nil
@@ -60,7 +61,8 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
             }
         }
         throttle.recordSuccess(throttleKeys)
-        let principal = RequestPrincipal(actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .viewer, requestID: context.requestID, peer: context.peer)
+        let principal = RequestPrincipal(
+            actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .viewer, requestID: context.requestID, peer: context.peer)
         return try await store.withTransaction(tenant: orgID, user: userID, deadline: context.deadline) { tx in
             try await tx.execute("UPDATE users SET last_login_at = now() WHERE id = \(userID)")
             let session = try await issueSession(tx, userID: userID, orgID: orgID, family: nil)
@@ -72,8 +74,12 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
     public func refresh(request: RefreshRequest, context: ServerContext) async throws -> Session {
         guard !request.refreshToken.isEmpty else { throw DomainError.invalid("refresh_token", "is required") }
         let token = try await findRefreshToken(request.refreshToken, context: context)
-        let principal = RequestPrincipal(actor: .user(token.user), orgID: token.org, homeOrgID: token.org, role: .viewer, requestID: context.requestID, peer: context.peer)
-        let outcome: Result<Session, DomainError> = try await store.withTransaction(tenant: token.org, user: token.user, deadline: context.deadline) { tx in
+        let principal = RequestPrincipal(
+            actor: .user(token.user), orgID: token.org, homeOrgID: token.org, role: .viewer, requestID: context.requestID,
+            peer: context.peer)
+        let outcome: Result<Session, DomainError> = try await store.withTransaction(
+            tenant: token.org, user: token.user, deadline: context.deadline
+        ) { tx in
             // Single use: only the first refresh of a token wins; any later use is theft or a replay.
             let claimed = try await tx.query(
                 """
@@ -82,15 +88,22 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
                 RETURNING id
                 """)
             if claimed.isEmpty {
-                let expired = try await tx.query("SELECT expires_at <= now() AS expired, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE id = \(token.id)").one()
+                let expired = try await tx.query(
+                    "SELECT expires_at <= now() AS expired, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE id = \(token.id)"
+                ).one()
                 if try expired.decode("expired", as: Bool.self), !(try expired.decode("revoked", as: Bool.self)) {
                     return .failure(DomainError.unauthenticated("the refresh token expired; sign in again"))
                 }
-                try await tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(token.family) AND revoked_at IS NULL")
-                try await Audit.record(tx, principal, action: "auth.refresh_reuse", targetType: "session", targetID: token.family.uuidString.lowercased())
-                return .failure(DomainError.unauthenticated("this refresh token was already used; every session of that sign-in is now signed out"))
+                try await tx.execute(
+                    "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(token.family) AND revoked_at IS NULL")
+                try await Audit.record(
+                    tx, principal, action: "auth.refresh_reuse", targetType: "session", targetID: token.family.uuidString.lowercased())
+                return .failure(
+                    DomainError.unauthenticated("this refresh token was already used; every session of that sign-in is now signed out"))
             }
-            let active = try await tx.query("SELECT status = 'active' AS active FROM users WHERE id = \(token.user)").firstRow?.decode("active", as: Bool.self) ?? false
+            let active =
+                try await tx.query("SELECT status = 'active' AS active FROM users WHERE id = \(token.user)").firstRow?.decode(
+                    "active", as: Bool.self) ?? false
             guard active else { return .failure(DomainError.unauthenticated("the user is deactivated")) }
             let session = try await issueSession(tx, userID: token.user, orgID: token.org, family: token.family, replacing: token.id)
             return .success(session)
@@ -101,10 +114,13 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
     public func logout(request: LogoutRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         guard !request.refreshToken.isEmpty else { throw DomainError.invalid("refresh_token", "is required") }
         let token = try await findRefreshToken(request.refreshToken, context: context)
-        let principal = RequestPrincipal(actor: .user(token.user), orgID: token.org, homeOrgID: token.org, role: .viewer, requestID: context.requestID, peer: context.peer)
+        let principal = RequestPrincipal(
+            actor: .user(token.user), orgID: token.org, homeOrgID: token.org, role: .viewer, requestID: context.requestID,
+            peer: context.peer)
         try await store.withTransaction(tenant: token.org, user: token.user, deadline: context.deadline) { tx in
             try await tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(token.family) AND revoked_at IS NULL")
-            try await Audit.record(tx, principal, action: "auth.logout", targetType: "session", targetID: token.family.uuidString.lowercased())
+            try await Audit.record(
+                tx, principal, action: "auth.logout", targetType: "session", targetID: token.family.uuidString.lowercased())
         }
         return Google_Protobuf_Empty()
     }
@@ -116,11 +132,14 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         let found = try await store.withTransaction(tenant: nil, deadline: context.deadline, readOnly: true) { tx in
             try await tx.query("SELECT user_id, org_id FROM ctower_find_invite(\(hash))").firstRow
         }
-        guard let found else { throw DomainError.unauthenticated("the invite token is not valid (unknown, used or expired); ask an admin for a new invite") }
+        guard let found else {
+            throw DomainError.unauthenticated("the invite token is not valid (unknown, used or expired); ask an admin for a new invite")
+        }
         let userID = try found.decode("user_id", as: UserID.self)
         let orgID = try found.decode("org_id", as: OrgID.self)
         let passwordHash = try passwords.hash(request.password)
-        let principal = RequestPrincipal(actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .viewer, requestID: context.requestID, peer: context.peer)
+        let principal = RequestPrincipal(
+            actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .viewer, requestID: context.requestID, peer: context.peer)
         return try await store.withTransaction(tenant: orgID, user: userID, deadline: context.deadline) { tx in
             let updated = try await tx.execute(
                 """
@@ -140,7 +159,9 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
     public func enrollTotp(request: Google_Protobuf_Empty, context: ServerContext) async throws -> EnrollTotpResponse {
         let secret = TOTP.generateSecret()
         return try await tenancy.transaction(context) { tx, principal in
-            guard let userID = principal.userID else { throw DomainError.permissionDenied("two-factor enrollment needs a signed-in person") }
+            guard let userID = principal.userID else {
+                throw DomainError.permissionDenied("two-factor enrollment needs a signed-in person")
+            }
             let row = try await tx.query("SELECT email, totp_enabled FROM users WHERE id = \(userID)").one()
             if try row.decode("totp_enabled", as: Bool.self) {
                 throw DomainError.failedPrecondition("two-factor sign-in is already on for this user")
@@ -157,8 +178,11 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
 
     public func verifyTotp(request: VerifyTotpRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         try await tenancy.transaction(context) { tx, principal in
-            guard let userID = principal.userID else { throw DomainError.permissionDenied("two-factor enrollment needs a signed-in person") }
-            let sealed = try await tx.query("SELECT totp_secret_encrypted FROM users WHERE id = \(userID)").one().decode("totp_secret_encrypted", as: [UInt8]?.self)
+            guard let userID = principal.userID else {
+                throw DomainError.permissionDenied("two-factor enrollment needs a signed-in person")
+            }
+            let sealed = try await tx.query("SELECT totp_secret_encrypted FROM users WHERE id = \(userID)").one().decode(
+                "totp_secret_encrypted", as: [UInt8]?.self)
             guard let sealed else { throw DomainError.failedPrecondition("call EnrollTotp first") }
             let secret = try keys.sealedBox.open(sealed, associatedData: Array("totp:\(userID)".utf8))
             guard TOTP(secret: secret).verify(request.code, at: Int64(Date().timeIntervalSince1970)) != nil else {
@@ -180,7 +204,9 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         if scopes.isEmpty || scopes.count != request.scopes.count {
             violations.append(("scopes", "name at least one of API_KEY_SCOPE_READ, API_KEY_SCOPE_WRITE, API_KEY_SCOPE_INTEGRATIONS"))
         }
-        if request.rateLimitPerMinute < 0 || request.rateLimitPerMinute > 100_000 { violations.append(("rate_limit_per_minute", "must be 0 (default) to 100000")) }
+        if request.rateLimitPerMinute < 0 || request.rateLimitPerMinute > 100_000 {
+            violations.append(("rate_limit_per_minute", "must be 0 (default) to 100000"))
+        }
         try throwIfInvalid(violations)
         let (key, prefix) = OpaqueSecret.newAPIKey()
         let expiresMicros = request.expireTime.map { $0.seconds * 1_000_000 + Int64($0.nanos / 1000) }
@@ -207,9 +233,10 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         let size = try PageCursor.size(request.page)
         let cursor = try PageCursor.decode(request.page)
         return try await tenancy.transaction(context, readOnly: true) { tx, principal in
-            let after: SQL = cursor.map { c in
-                "AND (k.created_at, k.id) < (to_timestamp(\(Int64(c.sortKey) ?? 0)::bigint / 1000000.0), \(UUIDText(c.id)))"
-            } ?? ""
+            let after: SQL =
+                cursor.map { c in
+                    "AND (k.created_at, k.id) < (to_timestamp(\(Int64(c.sortKey) ?? 0)::bigint / 1000000.0), \(UUIDText(c.id)))"
+                } ?? ""
             let rows = try await tx.query(
                 """
                 SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k
@@ -219,7 +246,12 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
             var response = ListApiKeysResponse()
             response.apiKeys = try rows.prefix(size).map(IdentityRecords.apiKey)
             let last = rows.count > size ? rows[size - 1] : nil
-            response.page = PageCursor.info(next: try last.map { PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: UUID.self).uuidString.lowercased()) })
+            response.page = PageCursor.info(
+                next: try last.map {
+                    PageCursor(
+                        sortKey: String(try $0.decode("created_us", as: Int64.self)),
+                        id: try $0.decode("id", as: UUID.self).uuidString.lowercased())
+                })
             return response
         }
     }
@@ -228,7 +260,10 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         let id = try IdentityRecords.id(request.apiKeyID, field: "api_key_id")
         return try await tenancy.transaction(context) { tx, principal in
             try await tx.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL")
-            guard let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k WHERE k.id = \(id)").firstRow else {
+            guard
+                let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k WHERE k.id = \(id)")
+                    .firstRow
+            else {
                 throw DomainError.notFound("API key", request.apiKeyID)
             }
             try await Audit.record(tx, principal, action: "auth.api_key_revoke", targetType: "api_key", targetID: id.text)
@@ -246,7 +281,9 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
                 let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.userColumns) FROM users u WHERE u.id = \(userID)").one()
                 response.user = try IdentityRecords.user(row, role: principal.role.databaseName)
             case .apiKey(let id, _):
-                if let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k WHERE k.id = \(UUIDText(id))").firstRow {
+                if let row = try await tx.query(
+                    "SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k WHERE k.id = \(UUIDText(id))"
+                ).firstRow {
                     response.apiKey = try IdentityRecords.apiKey(row)
                 }
             }
@@ -270,10 +307,13 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         }
         guard let row else { throw DomainError.unauthenticated("the refresh token is not valid; sign in again") }
         return RefreshTokenRecord(
-            id: try row.decode("token_id"), org: try row.decode("org_id"), user: try row.decode("user_id"), family: try row.decode("family_id"))
+            id: try row.decode("token_id"), org: try row.decode("org_id"), user: try row.decode("user_id"),
+            family: try row.decode("family_id"))
     }
 
-    private func issueSession(_ tx: Transaction, userID: UserID, orgID: OrgID, family: UUID?, replacing: UUID? = nil) async throws -> Session {
+    private func issueSession(_ tx: Transaction, userID: UserID, orgID: OrgID, family: UUID?, replacing: UUID? = nil) async throws
+        -> Session
+    {
         let now = Int64(Date().timeIntervalSince1970)
         let familyID = family ?? UUID()
         let refresh = OpaqueSecret.newToken(tag: "ctr")
@@ -289,7 +329,9 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         let userRow = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.userColumns) FROM users u WHERE u.id = \(userID)").one()
         var session = Session()
         session.accessToken = keys.signer.sign(
-            AccessToken(userID: userID, orgID: orgID, sessionID: familyID.uuidString.lowercased(), issuedAt: now, expiresAt: now + accessTokenLifetime))
+            AccessToken(
+                userID: userID, orgID: orgID, sessionID: familyID.uuidString.lowercased(), issuedAt: now,
+                expiresAt: now + accessTokenLifetime))
         session.accessTokenExpireTime = Timestamps.proto(micros: (now + accessTokenLifetime) * 1_000_000)
         session.refreshToken = refresh
         session.refreshTokenExpireTime = Timestamps.proto(micros: (now + refreshTokenLifetime) * 1_000_000)

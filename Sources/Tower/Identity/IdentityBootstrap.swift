@@ -31,7 +31,8 @@ public enum IdentityBootstrap {
         let hash = try passwords.hash(ownerPassword)
         let orgID = OrgID.random()
         let userID = UserID.random()
-        let principal = RequestPrincipal(actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .owner, requestID: "bootstrap", peer: "local")
+        let principal = RequestPrincipal(
+            actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .owner, requestID: "bootstrap", peer: "local")
         try await store.withTransaction(tenant: orgID, user: userID) { tx in
             try await tx.execute(
                 """

@@ -14,7 +14,8 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
         try await tenancy.transaction(context, readOnly: true) { tx, principal in
             let id = request.orgID.isEmpty ? UUIDText(principal.orgID.description)! : try IdentityRecords.id(request.orgID, field: "org_id")
             // Row-level security shows the caller's org and, for an agency, its client orgs.
-            guard let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.orgColumns) FROM orgs o WHERE o.id = \(id)").firstRow else {
+            guard let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.orgColumns) FROM orgs o WHERE o.id = \(id)").firstRow
+            else {
                 throw DomainError.notFound("org", request.orgID)
             }
             return try IdentityRecords.org(row)
@@ -40,11 +41,14 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
             case "quiet_hours", "quiet_hours.start_minute", "quiet_hours.end_minute":
                 let q = settings.quietHours ?? QuietHoursPolicy()
                 if q.startMinute < 480 || q.endMinute > 1260 || q.startMinute >= q.endMinute {
-                    violations.append((field, "must lie within 08:00-21:00 (start_minute >= 480, end_minute <= 1260) with start before end"))
+                    violations.append(
+                        (field, "must lie within 08:00-21:00 (start_minute >= 480, end_minute <= 1260) with start before end"))
                 }
                 assignments.append("quiet_hours_start_minute = \(q.startMinute), quiet_hours_end_minute = \(q.endMinute)")
             case "default_daily_cap":
-                if settings.defaultDailyCap < 1 || settings.defaultDailyCap > 100_000 { violations.append((field, "must be 1 to 100000 messages per number per day")) }
+                if settings.defaultDailyCap < 1 || settings.defaultDailyCap > 100_000 {
+                    violations.append((field, "must be 1 to 100000 messages per number per day"))
+                }
                 assignments.append("default_daily_cap = \(settings.defaultDailyCap)")
             case "help_reply_text":
                 if settings.helpReplyText.count > 320 { violations.append((field, "must be at most 320 characters (2 segments)")) }
@@ -55,22 +59,28 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
             case "ip_allowlist":
                 assignments.append("ip_allowlist = \(settings.ipAllowlist)::cidr[]")
             default:
-                violations.append(("update_mask", "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text or ip_allowlist"))
+                violations.append(
+                    (
+                        "update_mask",
+                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text or ip_allowlist"
+                    ))
             }
         }
         try throwIfInvalid(violations)
         return try await tenancy.transaction(context) { tx, principal in
             let id = request.orgID.isEmpty ? UUIDText(principal.orgID.description)! : try IdentityRecords.id(request.orgID, field: "org_id")
             if mask.paths.contains("time_zone") {
-                let known = try await tx.query("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = \(settings.timeZone)) AS ok").one().decode("ok", as: Bool.self)
+                let known = try await tx.query("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = \(settings.timeZone)) AS ok")
+                    .one().decode("ok", as: Bool.self)
                 guard known else { throw DomainError.invalid("settings.time_zone", "must be an IANA time zone such as America/Chicago") }
             }
             let updated = try await tx.query(
                 "UPDATE orgs o SET \(SQL.join(assignments, separator: ", ")) WHERE o.id = \(id) RETURNING \(unsafeRaw: IdentityRecords.orgColumns)"
             ).firstRow
             guard let updated else { throw DomainError.notFound("org", request.orgID) }
-            try await Audit.record(tx, principal, action: "org.update_settings", targetType: "org", targetID: id.text,
-                                   details: .object([("paths", .array(mask.paths.map { .string($0) }))]))
+            try await Audit.record(
+                tx, principal, action: "org.update_settings", targetType: "org", targetID: id.text,
+                details: .object([("paths", .array(mask.paths.map { .string($0) }))]))
             return try IdentityRecords.org(updated)
         }
     }
@@ -105,8 +115,9 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 """
             ).one()
             let org = try IdentityRecords.org(row)
-            try await Audit.record(tx, principal, action: "org.create_client", targetType: "org", targetID: org.id,
-                                   details: .object([("request_id", .string(request.requestID))]))
+            try await Audit.record(
+                tx, principal, action: "org.create_client", targetType: "org", targetID: org.id,
+                details: .object([("request_id", .string(request.requestID))]))
             return org
         }
     }

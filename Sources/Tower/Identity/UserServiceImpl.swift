@@ -17,18 +17,24 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
     public func createUser(request: CreateUserRequest, context: ServerContext) async throws -> CreateUserResponse {
         var violations: [FieldViolationInput] = []
         var email = ""
-        do { email = try IdentityRecords.validateEmail(request.email) } catch let e as DomainError { violations += e.violations.map { ($0.field, $0.description) } }
+        do { email = try IdentityRecords.validateEmail(request.email) } catch let e as DomainError {
+            violations += e.violations.map { ($0.field, $0.description) }
+        }
         let displayName = request.displayName.trimmingCharacters(in: .whitespaces)
         if displayName.count > 200 { violations.append(("display_name", "must be at most 200 characters")) }
         if request.role.databaseName == nil { violations.append(("role", "choose ROLE_VIEWER, ROLE_AGENT, ROLE_ADMIN or ROLE_OWNER")) }
         if !request.password.isEmpty {
-            do { try IdentityRecords.validatePassword(request.password) } catch let e as DomainError { violations += e.violations.map { ($0.field, $0.description) } }
+            do { try IdentityRecords.validatePassword(request.password) } catch let e as DomainError {
+                violations += e.violations.map { ($0.field, $0.description) }
+            }
         }
         try throwIfInvalid(violations)
         let passwordHash = request.password.isEmpty ? nil : try passwords.hash(request.password)
         let invite = request.password.isEmpty ? OpaqueSecret.newToken(tag: "cti") : nil
         return try await tenancy.transaction(context) { tx, principal in
-            if request.role == .owner, principal.role < .owner { throw DomainError.permissionDenied("only an owner can create another owner") }
+            if request.role == .owner, principal.role < .owner {
+                throw DomainError.permissionDenied("only an owner can create another owner")
+            }
             let row = try await tx.query(
                 """
                 INSERT INTO users AS u (org_id, email, display_name, password_hash, status, invite_token_hash, invite_expires_at)
@@ -38,9 +44,12 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
                 """
             ).one()
             let user = try IdentityRecords.user(row, role: request.role.databaseName)
-            try await tx.execute("INSERT INTO memberships (org_id, user_id, role) VALUES (\(principal.orgID), \(UUIDText(user.id)), \(request.role.databaseName))")
-            try await Audit.record(tx, principal, action: "user.create", targetType: "user", targetID: user.id,
-                                   details: .object([("role", .string(request.role.databaseName ?? "")), ("invited", .bool(invite != nil))]))
+            try await tx.execute(
+                "INSERT INTO memberships (org_id, user_id, role) VALUES (\(principal.orgID), \(UUIDText(user.id)), \(request.role.databaseName))"
+            )
+            try await Audit.record(
+                tx, principal, action: "user.create", targetType: "user", targetID: user.id,
+                details: .object([("role", .string(request.role.databaseName ?? "")), ("invited", .bool(invite != nil))]))
             var response = CreateUserResponse()
             response.user = user
             response.inviteToken = invite ?? ""
@@ -51,12 +60,14 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
     public func getUser(request: GetUserRequest, context: ServerContext) async throws -> User {
         let id = try IdentityRecords.id(request.userID, field: "user_id")
         return try await tenancy.transaction(context, readOnly: true) { tx, principal in
-            guard let row = try await tx.query(
-                """
-                SELECT \(unsafeRaw: IdentityRecords.userColumns), m.role FROM users u
-                JOIN memberships m ON m.user_id = u.id AND m.org_id = \(principal.orgID) WHERE u.id = \(id)
-                """
-            ).firstRow else { throw DomainError.notFound("user", request.userID) }
+            guard
+                let row = try await tx.query(
+                    """
+                    SELECT \(unsafeRaw: IdentityRecords.userColumns), m.role FROM users u
+                    JOIN memberships m ON m.user_id = u.id AND m.org_id = \(principal.orgID) WHERE u.id = \(id)
+                    """
+                ).firstRow
+            else { throw DomainError.notFound("user", request.userID) }
             return try IdentityRecords.user(row, role: try row.decode("role"))
         }
     }
@@ -83,18 +94,23 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
 
     public func updateUserRole(request: UpdateUserRoleRequest, context: ServerContext) async throws -> User {
         let id = try IdentityRecords.id(request.userID, field: "user_id")
-        guard let newRole = request.role.databaseName else { throw DomainError.invalid("role", "choose ROLE_VIEWER, ROLE_AGENT, ROLE_ADMIN or ROLE_OWNER") }
+        guard let newRole = request.role.databaseName else {
+            throw DomainError.invalid("role", "choose ROLE_VIEWER, ROLE_AGENT, ROLE_ADMIN or ROLE_OWNER")
+        }
         return try await tenancy.transaction(context) { tx, principal in
-            guard let current = try await tx.query(
-                "SELECT role FROM memberships WHERE org_id = \(principal.orgID) AND user_id = \(id) FOR UPDATE"
-            ).firstRow?.decode("role", as: String.self) else { throw DomainError.notFound("user", request.userID) }
+            guard
+                let current = try await tx.query(
+                    "SELECT role FROM memberships WHERE org_id = \(principal.orgID) AND user_id = \(id) FOR UPDATE"
+                ).firstRow?.decode("role", as: String.self)
+            else { throw DomainError.notFound("user", request.userID) }
             if (current == "owner" || newRole == "owner"), principal.role < .owner {
                 throw DomainError.permissionDenied("only an owner can grant or remove the owner role")
             }
             if current == "owner", newRole != "owner" { try await requireAnotherOwner(tx, principal.orgID, besides: id) }
             try await tx.execute("UPDATE memberships SET role = \(newRole) WHERE org_id = \(principal.orgID) AND user_id = \(id)")
-            try await Audit.record(tx, principal, action: "user.update_role", targetType: "user", targetID: id.text,
-                                   details: .object([("from", .string(current)), ("to", .string(newRole))]))
+            try await Audit.record(
+                tx, principal, action: "user.update_role", targetType: "user", targetID: id.text,
+                details: .object([("from", .string(current)), ("to", .string(newRole))]))
             let row = try await tx.query("SELECT \(unsafeRaw: IdentityRecords.userColumns) FROM users u WHERE u.id = \(id)").one()
             return try IdentityRecords.user(row, role: newRole)
         }
@@ -103,10 +119,14 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
     public func deactivateUser(request: DeactivateUserRequest, context: ServerContext) async throws -> User {
         let id = try IdentityRecords.id(request.userID, field: "user_id")
         return try await tenancy.transaction(context) { tx, principal in
-            guard let role = try await tx.query(
-                "SELECT role FROM memberships WHERE org_id = \(principal.orgID) AND user_id = \(id) FOR UPDATE"
-            ).firstRow?.decode("role", as: String.self) else { throw DomainError.notFound("user", request.userID) }
-            if principal.userID?.description == id.text { throw DomainError.failedPrecondition("you cannot deactivate yourself; ask another admin") }
+            guard
+                let role = try await tx.query(
+                    "SELECT role FROM memberships WHERE org_id = \(principal.orgID) AND user_id = \(id) FOR UPDATE"
+                ).firstRow?.decode("role", as: String.self)
+            else { throw DomainError.notFound("user", request.userID) }
+            if principal.userID?.description == id.text {
+                throw DomainError.failedPrecondition("you cannot deactivate yourself; ask another admin")
+            }
             if role == "owner" {
                 guard principal.role >= .owner else { throw DomainError.permissionDenied("only an owner can deactivate an owner") }
                 try await requireAnotherOwner(tx, principal.orgID, besides: id)
@@ -128,6 +148,8 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
         let others = try await tx.query(
             "SELECT count(*)::int AS n FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = \(org) AND m.role = 'owner' AND m.user_id <> \(user) AND u.status = 'active'"
         ).one().decode("n", as: Int32.self)
-        guard others > 0 else { throw DomainError.failedPrecondition("an org keeps at least one active owner; make someone else owner first") }
+        guard others > 0 else {
+            throw DomainError.failedPrecondition("an org keeps at least one active owner; make someone else owner first")
+        }
     }
 }

@@ -47,7 +47,8 @@ public final class TowerServer: Sendable {
     let cluster: EmbeddedPostgres?
     let logger: Logger
 
-    private init(address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?, logger: Logger) {
+    private init(address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?, logger: Logger)
+    {
         self.address = address
         self.store = store
         self.server = server
@@ -63,7 +64,8 @@ public final class TowerServer: Sendable {
         if let url = options.databaseURL {
             appURL = url
         } else {
-            let embedded = try await EmbeddedPostgres.start(EmbeddedPostgres.Configuration(home: options.home), migrator: try Migrator.embedded(), logger: logger)
+            let embedded = try await EmbeddedPostgres.start(
+                EmbeddedPostgres.Configuration(home: options.home), migrator: try Migrator.embedded(), logger: logger)
             logger.info("embedded PostgreSQL ready", metadata: ["data": "\(embedded.dataDirectory)"])
             cluster = embedded
             appURL = embedded.appURL
@@ -75,17 +77,20 @@ public final class TowerServer: Sendable {
                 if let initial = options.initialOrg {
                     let created = try await IdentityBootstrap.createOrg(
                         store, name: initial.name, kind: initial.kind, ownerEmail: initial.ownerEmail, ownerPassword: initial.ownerPassword)
-                    logger.notice("created the first org and its owner", metadata: ["org": "\(created.orgID)", "owner": "\(initial.ownerEmail)"])
+                    logger.notice(
+                        "created the first org and its owner", metadata: ["org": "\(created.orgID)", "owner": "\(initial.ownerEmail)"])
                 } else {
                     logger.notice(
-                        "no org yet: restart with CTOWER_INIT_ORG, CTOWER_INIT_EMAIL and CTOWER_INIT_PASSWORD set (or the --init-* options) to create the first org and owner")
+                        "no org yet: restart with CTOWER_INIT_ORG, CTOWER_INIT_EMAIL and CTOWER_INIT_PASSWORD set (or the --init-* options) to create the first org and owner"
+                    )
                 }
             }
             let health = HealthService()
             let domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store), UserServiceImpl(store: store),
             ]
-            let served = [Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName]
+            let served =
+                [Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName]
                 + ReflectionService.serviceNames
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
             var rpc = options.rpc
@@ -94,7 +99,8 @@ public final class TowerServer: Sendable {
             rpc.logger = logger
             // Outermost first: every call is logged and counted, including refused ones.
             let metrics = RPCMetrics()
-            rpc.interceptors = [AccessLogInterceptor(), metrics.interceptor, AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
+            rpc.interceptors =
+                [AccessLogInterceptor(), metrics.interceptor, AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
             rpc.httpRoutes.append(metrics.route)
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()

@@ -13,7 +13,9 @@ struct PageCursor: Sendable, Hashable {
     /// The page size a request asks for, validated.
     static func size(_ page: PageRequest?, field: String = "page.page_size") throws -> Int {
         let size = Int(page?.pageSize ?? 0)
-        guard size >= 0, size <= maxSize else { throw DomainError.invalid(field, "must be between 1 and \(maxSize) (0 means \(defaultSize))") }
+        guard size >= 0, size <= maxSize else {
+            throw DomainError.invalid(field, "must be between 1 and \(maxSize) (0 means \(defaultSize))")
+        }
         return size == 0 ? defaultSize : size
     }
 
@@ -23,7 +25,9 @@ struct PageCursor: Sendable, Hashable {
             throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
         }
         let parts = text.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page") }
+        guard parts.count == 2 else {
+            throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
+        }
         return PageCursor(sortKey: String(parts[0]), id: String(parts[1]))
     }
 

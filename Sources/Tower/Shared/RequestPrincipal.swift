@@ -37,7 +37,9 @@ public struct RequestPrincipal: Sendable {
     /// The current principal, or UNAUTHENTICATED (a handler reached without the interceptor is a bug
     /// that must fail closed).
     public static func required() throws -> RequestPrincipal {
-        guard let p = current else { throw DomainError.unauthenticated("this call needs credentials: send authorization: Bearer <token or API key>") }
+        guard let p = current else {
+            throw DomainError.unauthenticated("this call needs credentials: send authorization: Bearer <token or API key>")
+        }
         return p
     }
 }

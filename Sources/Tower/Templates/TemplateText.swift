@@ -31,7 +31,9 @@ public struct TemplateText: Sendable, Hashable {
             let ch = text[index]
             if ch == "{" {
                 guard let close = text[index...].firstIndex(of: "}") else {
-                    throw ParseError(offset: offset, message: "\"{\" at character \(offset + 1) is never closed; write {first_name} or {first_name|there}")
+                    throw ParseError(
+                        offset: offset,
+                        message: "\"{\" at character \(offset + 1) is never closed; write {first_name} or {first_name|there}")
                 }
                 let inner = String(text[text.index(after: index)..<close])
                 if inner.contains("{") { throw ParseError(offset: offset, message: "placeholders cannot nest (character \(offset + 1))") }
@@ -40,7 +42,9 @@ public struct TemplateText: Sendable, Hashable {
                 guard knownVariables.contains(name) else {
                     throw ParseError(
                         offset: offset,
-                        message: "unknown variable {\(name)} at character \(offset + 1); known: \(knownVariables.sorted().joined(separator: ", "))")
+                        message:
+                            "unknown variable {\(name)} at character \(offset + 1); known: \(knownVariables.sorted().joined(separator: ", "))"
+                    )
                 }
                 if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
                 parts.append(.variable(name: name, fallback: pieces.count == 2 ? String(pieces[1]) : nil))
