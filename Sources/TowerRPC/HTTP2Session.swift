@@ -46,7 +46,8 @@ enum HTTP2ErrorCode {
 final class HTTP2Session {
     enum Role { case server, client }
 
-    private struct Outbound {
+    /// A class so the hot path mutates it in place (one hash lookup, no copy-out/copy-back).
+    private final class Outbound {
         var pending: ByteBuffer?
         var ended = false
         var trailers: [(String, String)]?
@@ -206,7 +207,7 @@ final class HTTP2Session {
     /// Queues DATA bytes for a stream. Returns the bytes now buffered for it.
     @discardableResult
     func enqueue(streamID: Int32, _ bytes: ByteBuffer) -> Int {
-        guard var state = outbound[streamID], !state.ended else { return 0 }
+        guard let state = outbound[streamID], !state.ended else { return 0 }
         if state.pending == nil {
             state.pending = bytes
         } else {
@@ -216,7 +217,6 @@ final class HTTP2Session {
         let buffered = state.pending!.readableBytes
         let wasDeferred = state.deferred
         state.deferred = false
-        outbound[streamID] = state
         if wasDeferred { nghttp2_session_resume_data(session, streamID) }
         return buffered
     }
@@ -224,23 +224,21 @@ final class HTTP2Session {
     /// Ends a stream's outbound side once buffered DATA is sent: the server sends `trailers` as a
     /// HEADERS frame carrying END_STREAM; the client (nil trailers) sets END_STREAM on the last DATA.
     func finish(streamID: Int32, trailers: [(String, String)]?) {
-        guard var state = outbound[streamID], !state.ended else { return }
+        guard let state = outbound[streamID], !state.ended else { return }
         state.ended = true
         state.trailers = trailers
         let wasDeferred = state.deferred
         state.deferred = false
-        outbound[streamID] = state
         if wasDeferred { nghttp2_session_resume_data(session, streamID) }
     }
 
     /// Like `finish(streamID:trailers:)` with a prebuilt trailer block.
     func finish(streamID: Int32, staticTrailers: StaticHeaderBlock) {
-        guard var state = outbound[streamID], !state.ended else { return }
+        guard let state = outbound[streamID], !state.ended else { return }
         state.ended = true
         state.staticTrailers = staticTrailers
         let wasDeferred = state.deferred
         state.deferred = false
-        outbound[streamID] = state
         if wasDeferred { nghttp2_session_resume_data(session, streamID) }
     }
 
@@ -299,21 +297,20 @@ final class HTTP2Session {
         streamID: Int32, into destination: UnsafeMutablePointer<UInt8>, length: Int,
         flags: UnsafeMutablePointer<UInt32>
     ) -> Int {
-        guard var state = outbound[streamID] else {
+        guard let state = outbound[streamID] else {
             flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return 0
         }
         var copied = 0
-        if var pending = state.pending, pending.readableBytes > 0 {
-            copied = min(length, pending.readableBytes)
-            pending.withUnsafeReadableBytes { raw in
+        if let available = state.pending?.readableBytes, available > 0 {
+            copied = min(length, available)
+            state.pending!.withUnsafeReadableBytes { raw in
                 UnsafeMutableRawPointer(destination).copyMemory(from: raw.baseAddress!, byteCount: copied)
             }
-            pending.moveReaderIndex(forwardBy: copied)
-            if pending.readableBytes == 0 {
-                pending.clear()
+            state.pending!.moveReaderIndex(forwardBy: copied)
+            if state.pending!.readableBytes == 0 {
+                state.pending!.clear()
             }
-            state.pending = pending
         }
         let remaining = state.pending?.readableBytes ?? 0
         if remaining == 0 && state.ended {
@@ -332,12 +329,10 @@ final class HTTP2Session {
         }
         if copied == 0 {
             state.deferred = true
-            outbound[streamID] = state
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         }
         let notify = state.drainWanted && remaining <= outboundHighWaterMark / 2
         if notify { state.drainWanted = false }
-        outbound[streamID] = state
         if notify { delegate.sessionOutboundDrained(streamID: streamID) }
         return copied
     }

@@ -52,6 +52,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     private var loop: (any EventLoop)!
     private var taskExecutor: EventLoopTaskExecutor?
     private var streams: [Int32: ServerStream] = [:]
+    /// The stream of the latest callback: nghttp2 delivers a request's HEADERS fields, its
+    /// completion and usually its DATA back to back, so this saves most dictionary lookups.
+    private var recentStream: ServerStream?
     private var peer = "unknown"
     private var inRead = false
     private var flushPending = false
@@ -131,6 +134,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
         idleTimer?.cancel()
         let remaining = streams
         streams.removeAll()
+        recentStream = nil
         for stream in remaining.values { stream.streamClosed() }
         context.fireChannelInactive()
     }
@@ -255,14 +259,23 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
         }
     }
 
+    private func stream(_ streamID: Int32) -> ServerStream? {
+        if let recent = recentStream, recent.id == streamID { return recent }
+        let found = streams[streamID]
+        if found != nil { recentStream = found }
+        return found
+    }
+
     func sessionBeginHeaders(streamID: Int32) {
         pingStrikes = 0
         guard streams[streamID] == nil else { return }
-        streams[streamID] = ServerStream(id: streamID, loop: loop, connection: self)
+        let stream = ServerStream(id: streamID, loop: loop, connection: self)
+        streams[streamID] = stream
+        recentStream = stream
     }
 
     func sessionHeader(streamID: Int32, name: String, value: String) -> Bool {
-        guard let stream = streams[streamID], stream.phase == .headers else { return true }
+        guard let stream = stream(streamID), stream.phase == .headers else { return true }
         stream.headerBytes += name.utf8.count + value.utf8.count + 32
         if stream.headerBytes > limits.maxHeaderListSize { return false }
         switch name {
@@ -279,7 +292,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     }
 
     func sessionHeadersComplete(streamID: Int32, endStream: Bool) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         if stream.phase == .headers {
             startCall(stream)
         }
@@ -362,7 +375,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
 
     func sessionData(streamID: Int32, bytes: UnsafeRawBufferPointer) {
         pingStrikes = 0
-        guard let stream = streams[streamID], stream.phase == .awaitingRequest || stream.phase == .running,
+        guard let stream = stream(streamID), stream.phase == .awaitingRequest || stream.phase == .running,
             stream.deframer != nil
         else {
             session.consume(streamID: streamID, count: bytes.count)
@@ -421,7 +434,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     }
 
     func sessionEndStream(streamID: Int32) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         requestEnded(stream)
     }
 
@@ -448,6 +461,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, HTTP2SessionDelegate
     }
 
     func sessionStreamClosed(streamID: Int32, errorCode: UInt32) {
+        if recentStream?.id == streamID { recentStream = nil }
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         if let deframer = stream.deframer { partialInboundBytes -= deframer.bufferedByteCount }
         if stream.unconsumed > 0 { session.consumeConnection(count: stream.unconsumed) }
