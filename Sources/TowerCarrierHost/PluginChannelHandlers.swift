@@ -13,14 +13,16 @@ final class FrameInboundHandler: ChannelInboundHandler {
     private var failed = false
     private let onEnvelope: @Sendable (Carrier_Envelope) -> Void
     private let onFault: @Sendable (CarrierProtocolError) -> Void
+    private let onEndOfInput: @Sendable () -> Void
 
     init(
         maxFrameBytes: Int, onEnvelope: @escaping @Sendable (Carrier_Envelope) -> Void,
-        onFault: @escaping @Sendable (CarrierProtocolError) -> Void
+        onFault: @escaping @Sendable (CarrierProtocolError) -> Void, onEndOfInput: @escaping @Sendable () -> Void = {}
     ) {
         self.decoder = CarrierFrameDecoder(maxFrameBytes: maxFrameBytes)
         self.onEnvelope = onEnvelope
         self.onFault = onFault
+        self.onEndOfInput = onEndOfInput
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,11 +41,14 @@ final class FrameInboundHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if !failed, let error = decoder.endOfStreamError() { onFault(error) }
+        onEndOfInput()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Half-closure: the plugin closed stdout. The process watcher reports the exit.
+        // Half-closure: the plugin closed stdout. Every frame it wrote has been read by now; the
+        // process watcher, which waits for this, reports the exit.
+        if let event = event as? ChannelEvent, event == .inputClosed { onEndOfInput() }
         context.fireUserInboundEventTriggered(event)
     }
 

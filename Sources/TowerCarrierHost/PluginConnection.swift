@@ -51,6 +51,7 @@ final class PluginConnection: Sendable {
     private let state = Mutex(State())
     private let onEvent: @Sendable (Carrier_Event) -> Void
     private let onExit: @Sendable (PluginConnection, PluginProcess.Termination) -> Void
+    private let stdoutState = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     private init(
         settings: Settings, process: PluginProcess, logger: Logger, onEvent: @escaping @Sendable (Carrier_Event) -> Void,
@@ -81,6 +82,10 @@ final class PluginConnection: Sendable {
         connection.state.withLock { $0.exitWatcher = watcher }
         Task {
             let termination = await watcher.value
+            // A plugin may write its last frames (a HelloAck refusing our versions, a final
+            // response) and exit at once: read them before declaring the process gone. A grandchild
+            // holding stdout open must not stall this, hence the bound.
+            await connection.stdoutDrained(within: .seconds(2))
             connection.processExited(termination)
         }
         do {
@@ -92,7 +97,8 @@ final class PluginConnection: Sendable {
                             FrameInboundHandler(
                                 maxFrameBytes: settings.maxFrameBytes,
                                 onEnvelope: { connection.received($0) },
-                                onFault: { connection.protocolFault($0) }))
+                                onFault: { connection.protocolFault($0) },
+                                onEndOfInput: { connection.stdoutClosed() }))
                     }
                 }
                 .takingOwnershipOfDescriptors(input: process.stdoutFD, output: process.stdinFD).get()
@@ -364,6 +370,38 @@ final class PluginConnection: Sendable {
         guard first else { return }
         logger.error("protocol violation; killing the plugin: \(error.message)")
         process.kill()
+    }
+
+    /// Called once the plugin's stdout reached end of file (or the channel closed).
+    func stdoutClosed() {
+        let waiters = stdoutState.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns when stdout has reached end of file, or after `limit`.
+    func stdoutDrained(within limit: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let done = self.stdoutState.withLock { state -> Bool in
+                        if state.closed { return true }
+                        state.waiters.append(c)
+                        return false
+                    }
+                    if done { c.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+            // The sleeping child ends on cancellation; a waiting child ends when stdout closes
+            // (which closing the channel in processExited guarantees).
+            self.stdoutClosed()
+        }
     }
 
     private func processExited(_ termination: PluginProcess.Termination) {
