@@ -3,6 +3,10 @@ import Foundation
 import Synchronization
 import TowerProto
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The plugin process driven frame by frame, without the host's supervision, so scenarios can
 /// do what a well-behaved host never would (wrong versions, oversized frames) and see every
 /// byte the plugin writes to stdout.
@@ -28,6 +32,13 @@ final class RawPluginSession: Sendable {
         process.environment = environment.filter { ["PATH", "LANG", "TZ", "TMPDIR"].contains($0.key) || $0.key.hasPrefix("LC_") }
         let stdin = Pipe()
         let stdout = Pipe()
+        // Other threads (tests, the server) spawn processes too: without close-on-exec, one of
+        // them could inherit our end of the plugin's stdin and keep it open after we close it,
+        // so the plugin would never see end of file. The plugin's own ends are dup2'ed onto 0 and
+        // 1 in the child, which clears the flag there.
+        for handle in [stdin.fileHandleForReading, stdin.fileHandleForWriting, stdout.fileHandleForReading, stdout.fileHandleForWriting] {
+            _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        }
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice

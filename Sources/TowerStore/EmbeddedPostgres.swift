@@ -404,6 +404,10 @@ public final class EmbeddedPostgres: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // pg_ctl start leaves the postgres daemon running with whatever descriptors it inherited:
+        // an open client socket or pipe of this process must not be among them, or closing it
+        // here would never reach the peer.
+        if let closeFrom = spawnAddCloseFrom { _ = closeFrom(&actions, 3) }
 
         let argv = command.map { strdup($0) } + [nil]
         let envp = environmentStrings.map { strdup($0) } + [nil]
@@ -468,3 +472,11 @@ private enum ExitCleanup {
         }
     }
 }
+
+/// glibc 2.34's posix_spawn_file_actions_addclosefrom_np, looked up at run time because Swift does
+/// not see its declaration (it is behind _GNU_SOURCE). TowerCarrierHost spawns plugins the same way.
+private typealias SpawnAddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+private let spawnAddCloseFrom: SpawnAddCloseFrom? = {
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: SpawnAddCloseFrom.self)
+}()
