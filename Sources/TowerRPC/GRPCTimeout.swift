@@ -27,7 +27,8 @@ enum GRPCTimeout {
         if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return "0n" }
         let nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         let totalNanos: Int64 =
-            nanos.overflow ? Int64.max : nanos.partialValue.addingReportingOverflow((attoseconds + 999_999_999) / 1_000_000_000).partialValue
+            nanos.overflow
+            ? Int64.max : nanos.partialValue.addingReportingOverflow((attoseconds + 999_999_999) / 1_000_000_000).partialValue
         let units: [(divisor: Int64, suffix: String)] = [
             (1, "n"), (1_000, "u"), (1_000_000, "m"), (1_000_000_000, "S"), (60_000_000_000, "M"), (3_600_000_000_000, "H"),
         ]

@@ -93,7 +93,8 @@ final class HTTP1ConnectionHandler: ChannelInboundHandler, ServerProtocolConnect
                 do {
                     response = try await route.handler(httpRequest)
                 } catch {
-                    logger.error("HTTP route handler failed", metadata: ["path": "\(route.pathPrefix)", "error-type": "\(type(of: error))"])
+                    logger.error(
+                        "HTTP route handler failed", metadata: ["path": "\(route.pathPrefix)", "error-type": "\(type(of: error))"])
                     response = .text(500, "internal error\n")
                 }
                 loop.execute { [self] in

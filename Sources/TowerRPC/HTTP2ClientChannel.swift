@@ -110,7 +110,8 @@ public final class HTTP2ClientChannel: RPCChannel {
                         let promise = channel.eventLoop.makePromise(of: String?.self)
                         handshake.withLock { $0 = promise.futureResult }
                         // Cannot fail: the pipeline is fresh; the handler now owns the promise.
-                        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: session, isClient: true, handshakePromise: promise))
+                        try channel.pipeline.syncOperations.addHandler(
+                            TLSHandler(session: session, isClient: true, handshakePromise: promise))
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ClientConnectionHandler(authority: authority, userAgent: userAgent, scheme: tls == nil ? "http" : "https"))

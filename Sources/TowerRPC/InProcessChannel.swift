@@ -23,7 +23,8 @@ public struct InProcessChannel: RPCChannel {
         let response = ClientResponseState(maxReceiveMessageSize: options.maxReceiveMessageSize)
         guard let handler = router.handler(forPath: method.path) else {
             response.end(error: router.unimplemented(path: method.path), trailers: [:])
-            return ClientCall(method: method, transport: EndedTransport(), response: response, maxSendMessageSize: options.maxSendMessageSize)
+            return ClientCall(
+                method: method, transport: EndedTransport(), response: response, maxSendMessageSize: options.maxSendMessageSize)
         }
         let deadline = options.timeout.map { ContinuousClock.now + $0 }
         let context = ServerContext(

@@ -94,7 +94,8 @@ private func finalError(_ call: ClientCall) async -> RPCError? {
     }
 }
 
-private func readSingleResponse<Res: ProtoMessage>(_ call: ClientCall, _ type: Res.Type) async throws(RPCError) -> ClientUnaryResponse<Res> {
+private func readSingleResponse<Res: ProtoMessage>(_ call: ClientCall, _ type: Res.Type) async throws(RPCError) -> ClientUnaryResponse<Res>
+{
     let initial = try await call.initialMetadata()
     guard let bytes = try await call.nextMessage() else {
         throw RPCError(.unimplemented, "The server ended the call with OK but without a response message.")
