@@ -36,13 +36,29 @@ public enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes standard or URL-safe base64, padded or not; nil when the text is not base64.
-    public static func decode(_ text: String) -> [UInt8]? {
+    /// Decodes standard or URL-safe base64, padded or not, ignoring surrounding spaces and tabs;
+    /// nil when the text is not base64.
+    public static func decode(_ text: String) -> [UInt8]? { decode(Substring(text).utf8[...]) }
+
+    /// The same, over any slice of UTF-8 (e.g. one comma-separated part of a header value).
+    public static func decode<Bytes: Collection<UInt8>>(_ text: Bytes) -> [UInt8]? {
+        var start = text.startIndex
+        var end = text.endIndex
+        func isSpace(_ c: UInt8) -> Bool { c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") }
+        while start < end, isSpace(text[start]) { start = text.index(after: start) }
+        while start < end {
+            let last = text.index(start, offsetBy: text.distance(from: start, to: end) - 1)
+            guard isSpace(text[last]) else { break }
+            end = last
+        }
         var values: [UInt8] = []
-        values.reserveCapacity(text.utf8.count)
+        values.reserveCapacity(text.distance(from: start, to: end))
         var sawPadding = false
-        for c in text.utf8 {
-            if c == UInt8(ascii: "=") { sawPadding = true; continue }
+        for c in text[start..<end] {
+            if c == UInt8(ascii: "=") {
+                sawPadding = true
+                continue
+            }
             if sawPadding { return nil }
             let v = decodeTable[Int(c)]
             if v == 0xFF { return nil }

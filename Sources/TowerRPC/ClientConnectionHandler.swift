@@ -1,5 +1,6 @@
 import NIOCore
 import Synchronization
+import TowerProtoRuntime
 
 /// One client call on an HTTP/2 connection; event-loop confined, hopping there from any thread.
 final class HTTP2ClientStream: ClientCallTransport, @unchecked Sendable {

@@ -1,3 +1,5 @@
+import TowerProtoRuntime
+
 /// gRPC metadata: ordered key/value pairs with lowercased keys. Keys ending in `-bin` carry bytes
 /// (base64 on the wire); all others carry printable ASCII.
 public struct Metadata: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
@@ -133,7 +135,7 @@ extension Metadata {
         for element in elements {
             guard Self.isValidKey(element.key), !Self.isReserved(element.key) else { continue }
             if element.key.hasSuffix("-bin") {
-                body(element.key, Base64.encode(element.value.bytes))
+                body(element.key, Base64.encode(element.value.bytes, padded: false))
             } else {
                 switch element.value {
                 case .string(let text):

@@ -1,4 +1,5 @@
 import NIOCore
+import TowerProtoRuntime
 
 /// One gRPC call on a server connection. All mutable state is confined to the connection's event
 /// loop; the `ServerResponseSink` methods, called by the handler task from anywhere, hop there.
@@ -169,7 +170,7 @@ final class ServerStream: ServerResponseSink, @unchecked Sendable {
         if let error {
             trailers = [("grpc-status", String(error.code.rawValue))]
             if !error.message.isEmpty { trailers.append(("grpc-message", PercentEncoding.encode(error.message))) }
-            if let details = error.statusDetails { trailers.append(("grpc-status-details-bin", Base64.encode(details))) }
+            if let details = error.statusDetails { trailers.append(("grpc-status-details-bin", Base64.encode(details, padded: false))) }
         } else {
             trailers = [("grpc-status", "0")]
         }

@@ -1,4 +1,5 @@
 import Testing
+import TowerProtoRuntime
 
 @testable import TowerRPC
 
@@ -138,7 +139,7 @@ import Testing
     @Test func base64RoundTrip() {
         for length in 0..<20 {
             let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
-            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+            #expect(Base64.decode(Base64.encode(bytes, padded: false)) == bytes)
             #expect(Base64.decode(Base64.encode(bytes, padded: true)) == bytes)
         }
         #expect(Base64.decode("A") == nil)
