@@ -99,7 +99,7 @@ let package = Package(
 
         // proto schema -> TowerProto. Reads a descriptor set with protobuf-c's own descriptor codec.
         .target(name: "CProtoDescriptor", dependencies: ["CProtobufC"]),
-        .executableTarget(name: "ctower-codegen", dependencies: ["CProtoDescriptor", "CProtobufC"]),
+        .executableTarget(name: "ctower-codegen", dependencies: ["CProtoDescriptor", "CProtobufC", "TowerProtoRuntime"]),
 
         // The standard gRPC interop TestService, served for stock clients (Tests/Interop drives it).
         .target(name: "CInteropProtoC", dependencies: ["CProtobufC", "CTowerProtoC"], path: "Sources/Interop/CInteropProtoC"),

@@ -1,3 +1,5 @@
+import TowerProtoRuntime
+
 /// Emits one `.pb.swift` file for one `.proto` file.
 struct FileEmitter {
     let registry: TypeRegistry
@@ -55,7 +57,7 @@ struct FileEmitter {
                         dependencies: \(list(file.dependencies)),
                         symbols: \(list(symbols)),
                         services: \(list(file.services.map(\.fullName))),
-                        serializedBase64: "\(Base64Encoder.encode(file.serialized))"),
+                        serializedBase64: "\(Base64.encode(file.serialized))"),
 
             """
     }
