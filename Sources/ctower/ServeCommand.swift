@@ -4,6 +4,7 @@ import Tower
 import TowerProto
 import TowerRPC
 import TowerStandardServices
+import TowerStore
 
 #if canImport(Glibc)
     import Glibc
@@ -24,6 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "libpq URL of the app role; default: CTOWER_DATABASE_URL, else the embedded cluster.")
     var databaseURL: String?
+
+    @Option(help: "With --database-url: first apply migrations through this owner-role URL (or CTOWER_MIGRATE_DATABASE_URL).")
+    var migrateDatabaseURL: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -73,6 +77,10 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("creating the first org needs CTOWER_INIT_EMAIL (or --init-email) and CTOWER_INIT_PASSWORD")
             }
             options.initialOrg = .init(name: name, kind: initAgency ? .agency : .standard, ownerEmail: email, ownerPassword: password)
+        }
+        if options.databaseURL != nil, let ownerURL = migrateDatabaseURL ?? Environment.value("CTOWER_MIGRATE_DATABASE_URL") {
+            let report = try await Migrator.embedded().migrate(url: ownerURL, logger: logger)
+            logger.info("migrations applied", metadata: ["count": "\(report.applied.count)"])
         }
         let server = try await TowerServer.start(options)
         logger.info("serving", metadata: ["address": "\(server.address)", "home": "\(options.home)"])
