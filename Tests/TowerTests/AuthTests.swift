@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tower
+import TowerCrypto
 import TowerProto
 import TowerRPC
 import TowerStore
@@ -162,5 +163,42 @@ struct AuthTests {
         let session = try await AuthService.Client(channel: env.channel).acceptInvite(accept)
         #expect(session.user?.role == .agent)
         #expect(await status { try await AuthService.Client(channel: env.channel).acceptInvite(accept) } == .unauthenticated)
+    }
+}
+
+@Suite("Two-factor sign-in (TOTP)")
+struct TwoFactorTests {
+    @Test func enrollVerifyThenLoginNeedsTheCode() async throws {
+        let env = try await IdentityEnvironment.get()
+        let (_, email, password) = try await env.makeOrg()
+        let session = try await env.login(email, password)
+        let auth = AuthService.Client(channel: env.channel)
+        let enrolled = try await auth.enrollTotp(Google_Protobuf_Empty(), options: bearer(session.accessToken))
+        #expect(enrolled.provisioningURI.hasPrefix("otpauth://totp/"))
+        let totp = TOTP(secret: try #require(Base32.decode(enrolled.secret)))
+        let now = Int64(Date().timeIntervalSince1970)
+
+        var wrong = VerifyTotpRequest()
+        wrong.code = totp.code(at: now - 3600)
+        #expect(await status { try await auth.verifyTotp(wrong, options: bearer(session.accessToken)) } == .invalidArgument)
+        // Until verified, sign-in does not ask for a code.
+        _ = try await env.login(email, password)
+
+        var verify = VerifyTotpRequest()
+        verify.code = totp.code(at: now)
+        _ = try await auth.verifyTotp(verify, options: bearer(session.accessToken))
+        #expect(
+            await status { try await auth.enrollTotp(Google_Protobuf_Empty(), options: bearer(session.accessToken)) } == .failedPrecondition
+        )
+
+        #expect(await status { try await env.login(email, password) } == .unauthenticated)
+        var login = LoginRequest()
+        login.email = email
+        login.password = password
+        login.totpCode = totp.code(at: Int64(Date().timeIntervalSince1970))
+        let second = try await auth.login(login)
+        #expect(second.user?.totpEnabled == true)
+        login.totpCode = "000000" == login.totpCode ? "111111" : "000000"
+        #expect(await status { try await auth.login(login) } == .unauthenticated)
     }
 }
