@@ -86,7 +86,10 @@ let package = Package(
         // The business domains, one folder each (Identity, Leads, ...): RPC handlers, SQL, pure logic.
         .target(
             name: "Tower",
-            dependencies: ["TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", logging]
+            dependencies: [
+                "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices", "TowerCarrierHost",
+                logging,
+            ]
                 + nio),
 
         // The one executable.
@@ -125,7 +128,10 @@ let package = Package(
         .testTarget(name: "CarrierConformanceTests", dependencies: ["CarrierConformance", "TowerCarrierHost"]),
         .testTarget(
             name: "TowerTests",
-            dependencies: ["Tower", "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices"]),
+            dependencies: [
+                "Tower", "TowerProto", "TowerProtoRuntime", "TowerRPC", "TowerStore", "TowerCrypto", "TowerStandardServices",
+                "TowerCarrierHost",
+            ]),
         .testTarget(name: "TowerCarrierHostTests", dependencies: ["TowerCarrierHost", "CarrierKit", "TowerProto"]),
         .testTarget(name: "TowerStandardServicesTests", dependencies: ["TowerStandardServices", "TowerProto", "TowerRPC", "InteropProto"]),
     ],

@@ -107,6 +107,12 @@ struct IsolationMatrixTests {
         "ctower.v1.UpdateUserRoleRequest": "userId",
         "ctower.v1.DeactivateUserRequest": "userId",
         "ctower.v1.RevokeApiKeyRequest": "apiKeyId",
+        // Exercised in IntegrationServiceTests.crossTenantConnectionIdsAreNotFound.
+        "ctower.v1.GetCarrierConnectionRequest": "connectionId",
+        "ctower.v1.UpdateCarrierConnectionRequest": "connectionId",
+        "ctower.v1.DeleteCarrierConnectionRequest": "connectionId",
+        "ctower.v1.TestCarrierConnectionRequest": "connectionId",
+        "ctower.v1.SendTestMessageRequest": "connectionId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -43,6 +43,14 @@ public enum AccessPolicy {
         set(UserService.Method.listUsers, .role(.viewer))
         set(UserService.Method.updateUserRole, .role(.admin))
         set(UserService.Method.deactivateUser, .role(.admin))
+
+        set(IntegrationService.Method.createCarrierConnection, .role(.admin))
+        set(IntegrationService.Method.getCarrierConnection, .role(.viewer))
+        set(IntegrationService.Method.listCarrierConnections, .role(.viewer))
+        set(IntegrationService.Method.updateCarrierConnection, .role(.admin))
+        set(IntegrationService.Method.deleteCarrierConnection, .role(.admin))
+        set(IntegrationService.Method.testCarrierConnection, .role(.admin))
+        set(IntegrationService.Method.sendTestMessage, .role(.admin))
         return t
     }()
 

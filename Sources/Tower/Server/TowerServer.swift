@@ -22,6 +22,9 @@ public final class TowerServer: Sendable {
         public var initialOrg: InitialOrg?
         public var logger = Logger(label: "ctower.serve")
         public var rpc = RPCServer.Configuration()
+        /// Where carrier plugins (`ctower-carrier-NAME`) are looked for before PATH; by default
+        /// the directory of the running executable.
+        public var pluginDirectories = [CarrierRegistry.Configuration.executableDirectory]
 
         public init() {}
     }
@@ -45,15 +48,20 @@ public final class TowerServer: Sendable {
     let server: RPCServer
     let health: HealthService
     let cluster: EmbeddedPostgres?
+    let carriers: CarrierRegistry
     let logger: Logger
 
-    private init(address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?, logger: Logger)
-    {
+    private init(
+        address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?,
+        carriers: CarrierRegistry,
+        logger: Logger
+    ) {
         self.address = address
         self.store = store
         self.server = server
         self.health = health
         self.cluster = cluster
+        self.carriers = carriers
         self.logger = logger
     }
 
@@ -86,11 +94,19 @@ public final class TowerServer: Sendable {
                 }
             }
             let health = HealthService()
+            let carriers = CarrierRegistry(configuration: CarrierRegistry.Configuration(pluginDirectories: options.pluginDirectories))
+            await carriers.setEventSink { [logger] event in
+                await CarrierWebhookIngress.recordUnsolicited(event, store: store, logger: logger)
+            }
             let domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store), UserServiceImpl(store: store),
+                IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
             ]
             let served =
-                [Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName]
+                [
+                    Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
+                    IntegrationService.serviceName,
+                ]
                 + ReflectionService.serviceNames
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
             var rpc = options.rpc
@@ -102,9 +118,11 @@ public final class TowerServer: Sendable {
             rpc.interceptors =
                 [AccessLogInterceptor(), metrics.interceptor, AuthInterceptor(store: store, signer: keys.signer)] + rpc.interceptors
             rpc.httpRoutes.append(metrics.route)
+            rpc.httpRoutes.append(CarrierWebhookIngress(store: store, keys: keys, registry: carriers, logger: logger).route)
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()
-            return TowerServer(address: address, store: store, server: server, health: health, cluster: cluster, logger: logger)
+            return TowerServer(
+                address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers, logger: logger)
         } catch {
             try? await cluster?.stop()
             throw error
@@ -115,6 +133,7 @@ public final class TowerServer: Sendable {
     public func shutdown(grace: Duration) async {
         health.enterShutdown()
         await server.shutdown(gracePeriod: grace)
+        await carriers.shutdown()
         store.shutdown()
         do { try await cluster?.stop() } catch { logger.error("stopping embedded PostgreSQL failed", metadata: ["error": "\(error)"]) }
     }
