@@ -394,6 +394,10 @@ enum TenantSeed {
             "INSERT INTO message_status_events (org_id, message_id, status, occurred_at) VALUES (\(org), \(message), 'queued', now())",
             "INSERT INTO webhook_endpoints (id, org_id, url, secret_encrypted) VALUES (\(endpoint), \(org), 'https://example.com/hook', \(randomBytes(48)))",
             "INSERT INTO webhook_logs (org_id, endpoint_id, event, event_id) VALUES (\(org), \(endpoint), 'message.sent', \(UUID()))",
+            """
+            INSERT INTO carrier_webhook_logs (org_id, carrier_connection_id, method, url, headers, body, body_sha256, verified, response_status)
+            VALUES (\(org), \(connection), 'POST', 'https://example.com/webhooks/carriers/x', '[]', \(randomBytes(8)), \(randomBytes(32)), false, 403)
+            """,
         ]
         try await owner.withTransaction(tenant: nil) { tx in
             for statement in statements { try await tx.execute(statement, prepared: false) }
