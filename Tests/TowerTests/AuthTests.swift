@@ -43,10 +43,15 @@ struct AuthTests {
         let session = try await env.login(email, password)
         let client = AuthService.Client(channel: env.channel)
         #expect(await status { try await client.whoAmI(Google_Protobuf_Empty()) } == .unauthenticated)
+        // Every one-letter change of the signature is refused, including the last letter, whose
+        // low bits base64 does not use.
         var forged = session.accessToken
         forged.removeLast()
         forged.append(session.accessToken.hasSuffix("A") ? "B" : "A")
         #expect(await status { try await client.whoAmI(Google_Protobuf_Empty(), options: bearer(forged)) } == .unauthenticated)
+        var middle = Array(session.accessToken)
+        middle[middle.count - 10] = middle[middle.count - 10] == "x" ? "y" : "x"
+        #expect(await status { try await client.whoAmI(Google_Protobuf_Empty(), options: bearer(String(middle))) } == .unauthenticated)
         let otherKey = AccessTokenSigner(key: Array(repeating: 7, count: 32))
         let now = Int64(Date().timeIntervalSince1970)
         let userID = try #require(UserID(session.user?.id ?? ""))

@@ -53,10 +53,13 @@ public struct AccessTokenSigner: Sendable {
     public func verify(_ text: String, now: Int64) -> Result<AccessToken, Rejection> {
         guard text.hasPrefix(AccessToken.prefix), text.utf8.count < 4096 else { return .failure(.malformed) }
         let parts = text.dropFirst(AccessToken.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let signature = Base64.decode(String(parts[1])) else { return .failure(.malformed) }
+        guard parts.count == 2 else { return .failure(.malformed) }
         let body = AccessToken.prefix + parts[0]
-        // Signature first: claims of an unsigned token are never parsed further than base64.
-        guard Crypto.constantTimeEquals(signature, Crypto.hmacSHA256(key: key, data: Array(body.utf8))) else {
+        // Signature first: claims of an unsigned token are never parsed further than base64. The
+        // signature's text is compared, not its decoded bytes: base64 letters that differ only in
+        // unused trailing bits decode alike, and an altered token must never verify.
+        let expected = Base64.encode(Crypto.hmacSHA256(key: key, data: Array(body.utf8)), padded: false, urlSafe: true)
+        guard Crypto.constantTimeEquals(Array(parts[1].utf8), Array(expected.utf8)) else {
             return .failure(.badSignature)
         }
         guard let json = Base64.decode(String(parts[0])), let text = String(validating: json, as: UTF8.self),
