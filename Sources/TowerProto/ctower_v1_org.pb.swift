@@ -89,6 +89,35 @@ public struct CreateClientOrgRequest: ProtoMessage {
     public init() {}
 }
 
+public struct CreateOrgRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.CreateOrgRequest"
+
+    public var name: String = ""
+    /// ORG_KIND_STANDARD or ORG_KIND_AGENCY (client orgs are created with CreateClientOrg).
+    public var kind: OrgKind = .unspecified
+    /// The first owner, who signs in with AuthService.Login afterwards.
+    public var ownerEmail: String = ""
+    /// At least 12 characters.
+    public var ownerPassword: String = ""
+    /// The name recipients see; defaults to the org name.
+    public var brandName: String = ""
+    /// Needed while the server has no org yet: the one-time token `ctower serve` logs at first
+    /// start. Ignored on servers that allow open sign-up.
+    public var setupToken: String = ""
+
+    public init() {}
+}
+
+public struct CreateOrgResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.CreateOrgResponse"
+
+    public var org: Org? = nil
+    /// The owner, with ROLE_OWNER.
+    public var owner: User? = nil
+
+    public init() {}
+}
+
 public struct ListClientOrgsRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.ListClientOrgsRequest"
 
@@ -498,6 +527,118 @@ extension CreateClientOrgRequest {
     }
 }
 
+extension CreateOrgRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__CreateOrgRequest.self, initialize: ctower__v1__create_org_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__CreateOrgRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__CreateOrgRequest>) {
+        self.init()
+        let c = p.pointee
+        self.name = ProtoC.string(c.name)
+        self.kind = OrgKind(rawValue: Int32(truncatingIfNeeded: c.kind.rawValue))
+        self.ownerEmail = ProtoC.string(c.owner_email)
+        self.ownerPassword = ProtoC.string(c.owner_password)
+        self.brandName = ProtoC.string(c.brand_name)
+        self.setupToken = ProtoC.string(c.setup_token)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateOrgRequest> {
+        let m = arena.allocate(Ctower__V1__CreateOrgRequest.self)
+        ctower__v1__create_org_request__init(m)
+        if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
+        m.pointee.kind = Ctower__V1__OrgKind(rawValue: .init(truncatingIfNeeded: self.kind.rawValue))
+        if !self.ownerEmail.isEmpty { m.pointee.owner_email = arena.cString(self.ownerEmail) }
+        if !self.ownerPassword.isEmpty { m.pointee.owner_password = arena.cString(self.ownerPassword) }
+        if !self.brandName.isEmpty { m.pointee.brand_name = arena.cString(self.brandName) }
+        if !self.setupToken.isEmpty { m.pointee.setup_token = arena.cString(self.setupToken) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
+        if !(self.kind.rawValue == 0) { o.append(("kind", self.kind.jsonValue)) }
+        if !(self.ownerEmail.isEmpty) { o.append(("ownerEmail", .string(self.ownerEmail))) }
+        if !(self.ownerPassword.isEmpty) { o.append(("ownerPassword", .string(self.ownerPassword))) }
+        if !(self.brandName.isEmpty) { o.append(("brandName", .string(self.brandName))) }
+        if !(self.setupToken.isEmpty) { o.append(("setupToken", .string(self.setupToken))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "name": self.name = try ProtoJSON.string(value, field: "name")
+            case "kind": self.kind = try OrgKind(jsonValue: value, field: "kind")
+            case "ownerEmail", "owner_email": self.ownerEmail = try ProtoJSON.string(value, field: "ownerEmail")
+            case "ownerPassword", "owner_password": self.ownerPassword = try ProtoJSON.string(value, field: "ownerPassword")
+            case "brandName", "brand_name": self.brandName = try ProtoJSON.string(value, field: "brandName")
+            case "setupToken", "setup_token": self.setupToken = try ProtoJSON.string(value, field: "setupToken")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension CreateOrgResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__CreateOrgResponse.self, initialize: ctower__v1__create_org_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__CreateOrgResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__CreateOrgResponse>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.org { self.org = Org(_c: v) }
+        if let v = c.owner { self.owner = User(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateOrgResponse> {
+        let m = arena.allocate(Ctower__V1__CreateOrgResponse.self)
+        ctower__v1__create_org_response__init(m)
+        if let v = self.org { m.pointee.org = v._toC(arena) }
+        if let v = self.owner { m.pointee.owner = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.org { o.append(("org", v.jsonValue())) }
+        if let v = self.owner { o.append(("owner", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "org": self.org = try Org(jsonValue: value)
+            case "owner": self.owner = try User(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
 extension ListClientOrgsRequest {
     nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListClientOrgsRequest.self, initialize: ctower__v1__list_client_orgs_request__init)
 
@@ -607,6 +748,9 @@ public enum OrgService {
 
     /// The descriptor of each method, as TowerRPC routes and clients address them.
     public enum Method {
+        /// A new standard or agency org with its first owner. Needs no credentials, but is refused unless
+        /// the server allows sign-up, or has no org yet and the request carries its one-time setup token.
+        public static let createOrg = MethodDescriptor(service: "ctower.v1.OrgService", method: "CreateOrg", kind: .unary)
         /// The caller's org, or a client org of the caller's agency. Role: viewer.
         public static let getOrg = MethodDescriptor(service: "ctower.v1.OrgService", method: "GetOrg", kind: .unary)
         /// Changes the settings named in update_mask. Role: admin.
@@ -615,12 +759,15 @@ public enum OrgService {
         public static let createClientOrg = MethodDescriptor(service: "ctower.v1.OrgService", method: "CreateClientOrg", kind: .unary)
         /// The client orgs of the caller's agency. Role: viewer.
         public static let listClientOrgs = MethodDescriptor(service: "ctower.v1.OrgService", method: "ListClientOrgs", kind: .unary)
-        public static let all: [MethodDescriptor] = [getOrg, updateOrgSettings, createClientOrg, listClientOrgs]
+        public static let all: [MethodDescriptor] = [createOrg, getOrg, updateOrgSettings, createClientOrg, listClientOrgs]
     }
 
     /// Orgs and their settings. Agencies create and list their client orgs here, then act inside one
     /// by sending its id in the `x-ctower-org` request metadata.
     public protocol ServiceProtocol: RPCService {
+        /// A new standard or agency org with its first owner. Needs no credentials, but is refused unless
+        /// the server allows sign-up, or has no org yet and the request carries its one-time setup token.
+        func createOrg(request: CreateOrgRequest, context: ServerContext) async throws -> CreateOrgResponse
         /// The caller's org, or a client org of the caller's agency. Role: viewer.
         func getOrg(request: GetOrgRequest, context: ServerContext) async throws -> Org
         /// Changes the settings named in update_mask. Role: admin.
@@ -636,6 +783,12 @@ public enum OrgService {
         public let channel: any RPCChannel
 
         public init(channel: any RPCChannel) { self.channel = channel }
+
+        /// A new standard or agency org with its first owner. Needs no credentials, but is refused unless
+        /// the server allows sign-up, or has no org yet and the request carries its one-time setup token.
+        public func createOrg(_ request: CreateOrgRequest, options: CallOptions = CallOptions()) async throws -> CreateOrgResponse {
+            try await channel.unary(Method.createOrg, request, options: options)
+        }
 
         /// The caller's org, or a client org of the caller's agency. Role: viewer.
         public func getOrg(_ request: GetOrgRequest, options: CallOptions = CallOptions()) async throws -> Org {
@@ -662,6 +815,7 @@ public enum OrgService {
 extension OrgService.ServiceProtocol {
     public var methodHandlers: [RPCMethodHandler] {
         [
+            .unary(OrgService.Method.createOrg) { try await self.createOrg(request: $0, context: $1) },
             .unary(OrgService.Method.getOrg) { try await self.getOrg(request: $0, context: $1) },
             .unary(OrgService.Method.updateOrgSettings) { try await self.updateOrgSettings(request: $0, context: $1) },
             .unary(OrgService.Method.createClientOrg) { try await self.createClientOrg(request: $0, context: $1) },

@@ -50,6 +50,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Make the first org an agency that runs client orgs.")
     var initAgency = false
 
+    @Flag(help: "Let anyone create an org with OrgService.CreateOrg (public sign-up).")
+    var allowSignup = false
+
     @Option(help: "Email of the first org's owner (or CTOWER_INIT_EMAIL).")
     var initEmail: String?
 
@@ -65,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.databaseURL = databaseURL ?? Environment.value("CTOWER_DATABASE_URL")
         options.home = Environment.value("CTOWER_HOME") ?? ".ctower"
         options.logger = logger
+        options.allowSignup = allowSignup
         switch (tlsCert, tlsKey) {
         case let (cert?, key?): options.rpc.tls = RPCServer.TLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
         case (nil, nil): break

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
-import Tower
 import TowerProto
 import TowerProtoRuntime
 import TowerRPC
 import TowerStore
+
+@testable import Tower
 
 @Suite("Agencies act in their client orgs, never in others'")
 struct AgencyTests {
@@ -246,5 +247,56 @@ enum WireReader {
             }
         }
         return out
+    }
+}
+
+@Suite("Creating orgs (sign-up and the first-start setup token)")
+struct CreateOrgTests {
+    func request(_ kind: OrgKind = .agency, token: String = "") -> CreateOrgRequest {
+        var r = CreateOrgRequest()
+        r.name = "Signup Land Co"
+        r.kind = kind
+        r.ownerEmail = "founder-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        r.ownerPassword = "founder password 1"
+        r.setupToken = token
+        return r
+    }
+
+    @Test func openSignupCreatesAnOrgWhoseOwnerCanSignIn() async throws {
+        let env = try await IdentityEnvironment.get()
+        let orgs = OrgService.Client(
+            channel: InProcessChannel(
+                services: [OrgServiceImpl(store: env.store, signup: .open, passwords: env.passwords)], interceptors: [env.interceptor]))
+        let r = request()
+        let created = try await orgs.createOrg(r)
+        #expect(created.org?.kind == .agency)
+        #expect(created.owner?.role == .owner)
+        let session = try await env.login(r.ownerEmail, r.ownerPassword)
+        #expect(session.orgID == created.org?.id)
+        #expect(await status { try await orgs.createOrg(self.request(.client)) } == .invalidArgument)
+        var weak = request()
+        weak.ownerPassword = "short"
+        #expect(await status { try await orgs.createOrg(weak) } == .invalidArgument)
+    }
+
+    @Test func closedServersAndWrongTokensRefuse() async throws {
+        let env = try await IdentityEnvironment.get()
+        for policy in [SignupPolicy.closed, .setupToken("cts_right")] {
+            let orgs = OrgService.Client(
+                channel: InProcessChannel(
+                    services: [OrgServiceImpl(store: env.store, signup: policy, passwords: env.passwords)], interceptors: [env.interceptor])
+            )
+            #expect(await status { try await orgs.createOrg(self.request(token: "cts_wrong")) } == .permissionDenied)
+        }
+    }
+
+    @Test func setupTokenWorksOnlyUntilTheFirstOrgExists() {
+        let policy = SignupPolicy.setupToken("cts_abc")
+        #expect(policy.allows(token: "cts_abc", anyOrgExists: false))
+        #expect(!policy.allows(token: "cts_abc", anyOrgExists: true))
+        #expect(!policy.allows(token: "cts_abd", anyOrgExists: false))
+        #expect(!policy.allows(token: "", anyOrgExists: false))
+        #expect(SignupPolicy.open.allows(token: "", anyOrgExists: true))
+        #expect(!SignupPolicy.closed.allows(token: "anything", anyOrgExists: false))
     }
 }

@@ -33,6 +33,8 @@ public enum AccessPolicy {
         set(AuthService.Method.revokeApiKey, .role(.admin))
         set(AuthService.Method.whoAmI, .authenticated)
 
+        // Open: the handler applies the server's sign-up policy (setup token, open, closed).
+        set(OrgService.Method.createOrg, .open)
         set(OrgService.Method.getOrg, .role(.viewer))
         set(OrgService.Method.updateOrgSettings, .role(.admin))
         set(OrgService.Method.createClientOrg, .role(.admin))

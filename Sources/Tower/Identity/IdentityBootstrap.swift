@@ -21,7 +21,7 @@ public enum IdentityBootstrap {
     /// the transaction's tenant, so row-level security admits exactly these rows.
     public static func createOrg(
         _ store: Store, name: String, kind: OrgKind, ownerEmail: String, ownerPassword: String,
-        brandName: String? = nil, passwords: PasswordHasher = PasswordHasher()
+        brandName: String? = nil, passwords: PasswordHasher = PasswordHasher(), requestID: String = "bootstrap", peer: String = "local"
     ) async throws -> Created {
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 200 else { throw DomainError.invalid("name", "must be 1 to 200 characters") }
@@ -32,7 +32,7 @@ public enum IdentityBootstrap {
         let orgID = OrgID.random()
         let userID = UserID.random()
         let principal = RequestPrincipal(
-            actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .owner, requestID: "bootstrap", peer: "local")
+            actor: .user(userID), orgID: orgID, homeOrgID: orgID, role: .owner, requestID: requestID, peer: peer)
         try await store.withTransaction(tenant: orgID, user: userID) { tx in
             try await tx.execute(
                 """

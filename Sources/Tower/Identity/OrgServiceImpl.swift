@@ -1,4 +1,5 @@
 import Foundation
+import TowerCrypto
 import TowerProto
 import TowerRPC
 import TowerStandardServices
@@ -7,8 +8,39 @@ import TowerStore
 /// OrgService: org settings and an agency's client orgs.
 public struct OrgServiceImpl: OrgService.ServiceProtocol {
     let tenancy: Tenancy
+    let signup: SignupPolicy
+    let passwords: PasswordHasher
 
-    public init(store: Store) { tenancy = Tenancy(store: store) }
+    public init(store: Store, signup: SignupPolicy = .closed, passwords: PasswordHasher = PasswordHasher()) {
+        tenancy = Tenancy(store: store)
+        self.signup = signup
+        self.passwords = passwords
+    }
+
+    public func createOrg(request: CreateOrgRequest, context: ServerContext) async throws -> CreateOrgResponse {
+        let store = tenancy.store
+        guard signup.allows(token: request.setupToken, anyOrgExists: try await IdentityBootstrap.anyOrgExists(store)) else {
+            throw DomainError.permissionDenied(
+                "this server does not take sign-ups: the first org needs the setup token from the server log, later orgs an operator")
+        }
+        guard request.kind == .standard || request.kind == .agency else {
+            throw DomainError.invalid("kind", "choose ORG_KIND_STANDARD or ORG_KIND_AGENCY; client orgs come from CreateClientOrg")
+        }
+        let created = try await IdentityBootstrap.createOrg(
+            store, name: request.name, kind: request.kind, ownerEmail: request.ownerEmail, ownerPassword: request.ownerPassword,
+            brandName: request.brandName.isEmpty ? nil : request.brandName, passwords: passwords, requestID: context.requestID,
+            peer: context.peer)
+        return try await store.withTransaction(tenant: created.orgID, user: created.ownerID, deadline: context.deadline, readOnly: true) {
+            tx in
+            var response = CreateOrgResponse()
+            response.org = try IdentityRecords.org(
+                try await tx.query("SELECT \(unsafeRaw: IdentityRecords.orgColumns) FROM orgs o WHERE o.id = \(created.orgID)").one())
+            response.owner = try IdentityRecords.user(
+                try await tx.query("SELECT \(unsafeRaw: IdentityRecords.userColumns) FROM users u WHERE u.id = \(created.ownerID)").one(),
+                role: "owner")
+            return response
+        }
+    }
 
     public func getOrg(request: GetOrgRequest, context: ServerContext) async throws -> Org {
         try await tenancy.transaction(context, readOnly: true) { tx, principal in

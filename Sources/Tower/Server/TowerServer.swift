@@ -20,6 +20,8 @@ public final class TowerServer: Sendable {
         public var home = ".ctower"
         /// Creates this org and owner when the database has no org yet.
         public var initialOrg: InitialOrg?
+        /// Lets anyone create an org with OrgService.CreateOrg (public sign-up).
+        public var allowSignup = false
         public var logger = Logger(label: "ctower.serve")
         public var rpc = RPCServer.Configuration()
         /// Where carrier plugins (`ctower-carrier-NAME`) are looked for before PATH; by default
@@ -81,16 +83,20 @@ public final class TowerServer: Sendable {
         do {
             let store = Store(configuration: StoreConfiguration(url: appURL), logger: logger)
             let keys = try KeyRing.load(home: options.home)
+            var signup: SignupPolicy = options.allowSignup ? .open : .closed
             if try await !IdentityBootstrap.anyOrgExists(store) {
                 if let initial = options.initialOrg {
                     let created = try await IdentityBootstrap.createOrg(
                         store, name: initial.name, kind: initial.kind, ownerEmail: initial.ownerEmail, ownerPassword: initial.ownerPassword)
                     logger.notice(
                         "created the first org and its owner", metadata: ["org": "\(created.orgID)", "owner": "\(initial.ownerEmail)"])
-                } else {
+                } else if !options.allowSignup {
+                    // Valid for this process only, and only until the first org exists.
+                    let token = SignupPolicy.newSetupToken()
+                    signup = .setupToken(token)
                     logger.notice(
-                        "no org yet: restart with CTOWER_INIT_ORG, CTOWER_INIT_EMAIL and CTOWER_INIT_PASSWORD set (or the --init-* options) to create the first org and owner"
-                    )
+                        "no org yet: create the first one with OrgService.CreateOrg and this one-time setup_token, or restart with CTOWER_INIT_ORG, CTOWER_INIT_EMAIL and CTOWER_INIT_PASSWORD",
+                        metadata: ["setup_token": "\(token)"])
                 }
             }
             let health = HealthService()
@@ -99,7 +105,7 @@ public final class TowerServer: Sendable {
                 await CarrierWebhookIngress.recordUnsolicited(event, store: store, logger: logger)
             }
             let domain: [any RPCService] = [
-                AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store), UserServiceImpl(store: store),
+                AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
             ]
             let served =

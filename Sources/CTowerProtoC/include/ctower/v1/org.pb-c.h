@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "ctower/v1/common.pb-c.h"
+#include "ctower/v1/user.pb-c.h"
 #include "google/protobuf/field_mask.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -25,6 +26,8 @@ typedef struct Ctower__V1__Org Ctower__V1__Org;
 typedef struct Ctower__V1__GetOrgRequest Ctower__V1__GetOrgRequest;
 typedef struct Ctower__V1__UpdateOrgSettingsRequest Ctower__V1__UpdateOrgSettingsRequest;
 typedef struct Ctower__V1__CreateClientOrgRequest Ctower__V1__CreateClientOrgRequest;
+typedef struct Ctower__V1__CreateOrgRequest Ctower__V1__CreateOrgRequest;
+typedef struct Ctower__V1__CreateOrgResponse Ctower__V1__CreateOrgResponse;
 typedef struct Ctower__V1__ListClientOrgsRequest Ctower__V1__ListClientOrgsRequest;
 typedef struct Ctower__V1__ListClientOrgsResponse Ctower__V1__ListClientOrgsResponse;
 
@@ -185,6 +188,51 @@ struct  Ctower__V1__CreateClientOrgRequest
     , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
+struct  Ctower__V1__CreateOrgRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * ORG_KIND_STANDARD or ORG_KIND_AGENCY (client orgs are created with CreateClientOrg).
+   */
+  Ctower__V1__OrgKind kind;
+  /*
+   * The first owner, who signs in with AuthService.Login afterwards.
+   */
+  char *owner_email;
+  /*
+   * At least 12 characters.
+   */
+  char *owner_password;
+  /*
+   * The name recipients see; defaults to the org name.
+   */
+  char *brand_name;
+  /*
+   * Needed while the server has no org yet: the one-time token `ctower serve` logs at first
+   * start. Ignored on servers that allow open sign-up.
+   */
+  char *setup_token;
+};
+#define CTOWER__V1__CREATE_ORG_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__create_org_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CTOWER__V1__ORG_KIND__ORG_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__CreateOrgResponse
+{
+  ProtobufCMessage base;
+  Ctower__V1__Org *org;
+  /*
+   * The owner, with ROLE_OWNER.
+   */
+  Ctower__V1__User *owner;
+};
+#define CTOWER__V1__CREATE_ORG_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__create_org_response__descriptor) \
+    , NULL, NULL }
+
+
 struct  Ctower__V1__ListClientOrgsRequest
 {
   ProtobufCMessage base;
@@ -325,6 +373,44 @@ Ctower__V1__CreateClientOrgRequest *
 void   ctower__v1__create_client_org_request__free_unpacked
                      (Ctower__V1__CreateClientOrgRequest *message,
                       ProtobufCAllocator *allocator);
+/* Ctower__V1__CreateOrgRequest methods */
+void   ctower__v1__create_org_request__init
+                     (Ctower__V1__CreateOrgRequest         *message);
+size_t ctower__v1__create_org_request__get_packed_size
+                     (const Ctower__V1__CreateOrgRequest   *message);
+size_t ctower__v1__create_org_request__pack
+                     (const Ctower__V1__CreateOrgRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__create_org_request__pack_to_buffer
+                     (const Ctower__V1__CreateOrgRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__CreateOrgRequest *
+       ctower__v1__create_org_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__create_org_request__free_unpacked
+                     (Ctower__V1__CreateOrgRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__CreateOrgResponse methods */
+void   ctower__v1__create_org_response__init
+                     (Ctower__V1__CreateOrgResponse         *message);
+size_t ctower__v1__create_org_response__get_packed_size
+                     (const Ctower__V1__CreateOrgResponse   *message);
+size_t ctower__v1__create_org_response__pack
+                     (const Ctower__V1__CreateOrgResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__create_org_response__pack_to_buffer
+                     (const Ctower__V1__CreateOrgResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__CreateOrgResponse *
+       ctower__v1__create_org_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__create_org_response__free_unpacked
+                     (Ctower__V1__CreateOrgResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Ctower__V1__ListClientOrgsRequest methods */
 void   ctower__v1__list_client_orgs_request__init
                      (Ctower__V1__ListClientOrgsRequest         *message);
@@ -383,6 +469,12 @@ typedef void (*Ctower__V1__UpdateOrgSettingsRequest_Closure)
 typedef void (*Ctower__V1__CreateClientOrgRequest_Closure)
                  (const Ctower__V1__CreateClientOrgRequest *message,
                   void *closure_data);
+typedef void (*Ctower__V1__CreateOrgRequest_Closure)
+                 (const Ctower__V1__CreateOrgRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__CreateOrgResponse_Closure)
+                 (const Ctower__V1__CreateOrgResponse *message,
+                  void *closure_data);
 typedef void (*Ctower__V1__ListClientOrgsRequest_Closure)
                  (const Ctower__V1__ListClientOrgsRequest *message,
                   void *closure_data);
@@ -396,6 +488,10 @@ typedef struct Ctower__V1__OrgService_Service Ctower__V1__OrgService_Service;
 struct Ctower__V1__OrgService_Service
 {
   ProtobufCService base;
+  void (*create_org)(Ctower__V1__OrgService_Service *service,
+                     const Ctower__V1__CreateOrgRequest *input,
+                     Ctower__V1__CreateOrgResponse_Closure closure,
+                     void *closure_data);
   void (*get_org)(Ctower__V1__OrgService_Service *service,
                   const Ctower__V1__GetOrgRequest *input,
                   Ctower__V1__Org_Closure closure,
@@ -420,10 +516,15 @@ void ctower__v1__org_service__init (Ctower__V1__OrgService_Service *service,
     { &ctower__v1__org_service__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define CTOWER__V1__ORG_SERVICE__INIT(function_prefix__) \
     { CTOWER__V1__ORG_SERVICE__BASE_INIT,\
+      function_prefix__ ## create_org,\
       function_prefix__ ## get_org,\
       function_prefix__ ## update_org_settings,\
       function_prefix__ ## create_client_org,\
       function_prefix__ ## list_client_orgs  }
+void ctower__v1__org_service__create_org(ProtobufCService *service,
+                                         const Ctower__V1__CreateOrgRequest *input,
+                                         Ctower__V1__CreateOrgResponse_Closure closure,
+                                         void *closure_data);
 void ctower__v1__org_service__get_org(ProtobufCService *service,
                                       const Ctower__V1__GetOrgRequest *input,
                                       Ctower__V1__Org_Closure closure,
@@ -450,6 +551,8 @@ extern const ProtobufCMessageDescriptor ctower__v1__org__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__get_org_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__update_org_settings_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__create_client_org_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__create_org_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__create_org_response__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_client_orgs_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_client_orgs_response__descriptor;
 extern const ProtobufCServiceDescriptor ctower__v1__org_service__descriptor;

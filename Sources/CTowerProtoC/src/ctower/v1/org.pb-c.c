@@ -277,6 +277,96 @@ void   ctower__v1__create_client_org_request__free_unpacked
   assert(message->base.descriptor == &ctower__v1__create_client_org_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ctower__v1__create_org_request__init
+                     (Ctower__V1__CreateOrgRequest         *message)
+{
+  static const Ctower__V1__CreateOrgRequest init_value = CTOWER__V1__CREATE_ORG_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__create_org_request__get_packed_size
+                     (const Ctower__V1__CreateOrgRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__create_org_request__pack
+                     (const Ctower__V1__CreateOrgRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__create_org_request__pack_to_buffer
+                     (const Ctower__V1__CreateOrgRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__CreateOrgRequest *
+       ctower__v1__create_org_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__CreateOrgRequest *)
+     protobuf_c_message_unpack (&ctower__v1__create_org_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__create_org_request__free_unpacked
+                     (Ctower__V1__CreateOrgRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__create_org_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__create_org_response__init
+                     (Ctower__V1__CreateOrgResponse         *message)
+{
+  static const Ctower__V1__CreateOrgResponse init_value = CTOWER__V1__CREATE_ORG_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__create_org_response__get_packed_size
+                     (const Ctower__V1__CreateOrgResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__create_org_response__pack
+                     (const Ctower__V1__CreateOrgResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__create_org_response__pack_to_buffer
+                     (const Ctower__V1__CreateOrgResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__create_org_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__CreateOrgResponse *
+       ctower__v1__create_org_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__CreateOrgResponse *)
+     protobuf_c_message_unpack (&ctower__v1__create_org_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__create_org_response__free_unpacked
+                     (Ctower__V1__CreateOrgResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__create_org_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ctower__v1__list_client_orgs_request__init
                      (Ctower__V1__ListClientOrgsRequest         *message)
 {
@@ -816,6 +906,160 @@ const ProtobufCMessageDescriptor ctower__v1__create_client_org_request__descript
   (ProtobufCMessageInit) ctower__v1__create_client_org_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor ctower__v1__create_org_request__field_descriptors[6] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, kind),
+    &ctower__v1__org_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner_email",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, owner_email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner_password",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, owner_password),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "brand_name",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, brand_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "setup_token",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgRequest, setup_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__create_org_request__field_indices_by_name[] = {
+  4,   /* field[4] = brand_name */
+  1,   /* field[1] = kind */
+  0,   /* field[0] = name */
+  2,   /* field[2] = owner_email */
+  3,   /* field[3] = owner_password */
+  5,   /* field[5] = setup_token */
+};
+static const ProtobufCIntRange ctower__v1__create_org_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor ctower__v1__create_org_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.CreateOrgRequest",
+  "CreateOrgRequest",
+  "Ctower__V1__CreateOrgRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__CreateOrgRequest),
+  6,
+  ctower__v1__create_org_request__field_descriptors,
+  ctower__v1__create_org_request__field_indices_by_name,
+  1,  ctower__v1__create_org_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__create_org_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__create_org_response__field_descriptors[2] =
+{
+  {
+    "org",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgResponse, org),
+    &ctower__v1__org__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateOrgResponse, owner),
+    &ctower__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__create_org_response__field_indices_by_name[] = {
+  0,   /* field[0] = org */
+  1,   /* field[1] = owner */
+};
+static const ProtobufCIntRange ctower__v1__create_org_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__create_org_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.CreateOrgResponse",
+  "CreateOrgResponse",
+  "Ctower__V1__CreateOrgResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__CreateOrgResponse),
+  2,
+  ctower__v1__create_org_response__field_descriptors,
+  ctower__v1__create_org_response__field_indices_by_name,
+  1,  ctower__v1__create_org_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__create_org_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor ctower__v1__list_client_orgs_request__field_descriptors[2] =
 {
   {
@@ -950,18 +1194,20 @@ const ProtobufCEnumDescriptor ctower__v1__org_kind__descriptor =
   ctower__v1__org_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ctower__v1__org_service__method_descriptors[4] =
+static const ProtobufCMethodDescriptor ctower__v1__org_service__method_descriptors[5] =
 {
+  { "CreateOrg", &ctower__v1__create_org_request__descriptor, &ctower__v1__create_org_response__descriptor },
   { "GetOrg", &ctower__v1__get_org_request__descriptor, &ctower__v1__org__descriptor },
   { "UpdateOrgSettings", &ctower__v1__update_org_settings_request__descriptor, &ctower__v1__org__descriptor },
   { "CreateClientOrg", &ctower__v1__create_client_org_request__descriptor, &ctower__v1__org__descriptor },
   { "ListClientOrgs", &ctower__v1__list_client_orgs_request__descriptor, &ctower__v1__list_client_orgs_response__descriptor },
 };
 const unsigned ctower__v1__org_service__method_indices_by_name[] = {
-  2,        /* CreateClientOrg */
-  0,        /* GetOrg */
-  3,        /* ListClientOrgs */
-  1         /* UpdateOrgSettings */
+  3,        /* CreateClientOrg */
+  0,        /* CreateOrg */
+  1,        /* GetOrg */
+  4,        /* ListClientOrgs */
+  2         /* UpdateOrgSettings */
 };
 const ProtobufCServiceDescriptor ctower__v1__org_service__descriptor =
 {
@@ -970,17 +1216,25 @@ const ProtobufCServiceDescriptor ctower__v1__org_service__descriptor =
   "OrgService",
   "Ctower__V1__OrgService",
   "ctower.v1",
-  4,
+  5,
   ctower__v1__org_service__method_descriptors,
   ctower__v1__org_service__method_indices_by_name
 };
+void ctower__v1__org_service__create_org(ProtobufCService *service,
+                                         const Ctower__V1__CreateOrgRequest *input,
+                                         Ctower__V1__CreateOrgResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__org_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void ctower__v1__org_service__get_org(ProtobufCService *service,
                                       const Ctower__V1__GetOrgRequest *input,
                                       Ctower__V1__Org_Closure closure,
                                       void *closure_data)
 {
   assert(service->descriptor == &ctower__v1__org_service__descriptor);
-  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__org_service__update_org_settings(ProtobufCService *service,
                                                   const Ctower__V1__UpdateOrgSettingsRequest *input,
@@ -988,7 +1242,7 @@ void ctower__v1__org_service__update_org_settings(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &ctower__v1__org_service__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__org_service__create_client_org(ProtobufCService *service,
                                                 const Ctower__V1__CreateClientOrgRequest *input,
@@ -996,7 +1250,7 @@ void ctower__v1__org_service__create_client_org(ProtobufCService *service,
                                                 void *closure_data)
 {
   assert(service->descriptor == &ctower__v1__org_service__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__org_service__list_client_orgs(ProtobufCService *service,
                                                const Ctower__V1__ListClientOrgsRequest *input,
@@ -1004,7 +1258,7 @@ void ctower__v1__org_service__list_client_orgs(ProtobufCService *service,
                                                void *closure_data)
 {
   assert(service->descriptor == &ctower__v1__org_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__org_service__init (Ctower__V1__OrgService_Service *service,
                                     Ctower__V1__OrgService_ServiceDestroy destroy)
