@@ -288,7 +288,7 @@ public struct ConformanceSuite: Sendable {
             guard let retryAfter = limited.retryAfter, retryAfter > .zero else {
                 throw ScenarioFailure("RATE_LIMITED must carry retry_after")
             }
-            let throttle = await firstEvent(in: host, within: .seconds(3)) { if case .throttle = $0.kind { true } else { false } }
+            let throttle = await host.firstEvent(within: .seconds(3)) { if case .throttle = $0.kind { true } else { false } }
             guard throttle != nil else { throw ScenarioFailure("no Throttle event within 3 s of RATE_LIMITED") }
         }
     }
@@ -479,24 +479,6 @@ public struct ConformanceSuite: Sendable {
             throw error
         }
         await host.shutdown()
-    }
-
-    private func firstEvent(in host: CarrierHost, within timeout: Duration, where predicate: @escaping @Sendable (CarrierEvent) -> Bool)
-        async -> CarrierEvent?
-    {
-        await withTaskGroup(of: CarrierEvent?.self) { group in
-            group.addTask {
-                for await event in host.events where predicate(event) { return event }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
     }
 
     private func withTimeout(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {

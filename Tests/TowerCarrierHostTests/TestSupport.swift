@@ -65,19 +65,7 @@ enum TestSupport {
     static func firstEvent(
         in host: CarrierHost, within timeout: Duration = .seconds(10), where predicate: @escaping @Sendable (CarrierEvent) -> Bool
     ) async -> CarrierEvent? {
-        await withTaskGroup(of: CarrierEvent?.self) { group in
-            group.addTask {
-                for await event in host.events where predicate(event) { return event }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        await host.firstEvent(within: timeout, where: predicate)
     }
 
     /// Writes an executable script into `directory` named `ctower-carrier-NAME`.
