@@ -15,11 +15,15 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
     let accessTokenLifetime: Int64 = 15 * 60
     let refreshTokenLifetime: Int64 = 30 * 24 * 3600
 
+    /// Verified when the email is unknown, so a miss costs as much as a hit (same hasher, same cost).
+    let dummyHash: String
+
     public init(store: Store, keys: KeyRing, throttle: LoginThrottle = LoginThrottle(), passwords: PasswordHasher = PasswordHasher()) {
         self.store = store
         self.keys = keys
         self.throttle = throttle
         self.passwords = passwords
+        self.dummyHash = (try? passwords.hash("not a real password")) ?? ""
     }
 
     var tenancy: Tenancy { Tenancy(store: store) }
@@ -41,7 +45,7 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         }
         // Hash even when the user does not exist, so timing does not reveal which emails exist.
         let storedHash = try found?.decode("password_hash", as: String?.self) ?? nil
-        let passwordOK = passwords.verify(request.password, against: storedHash ?? Self.dummyHash)
+        let passwordOK = passwords.verify(request.password, against: storedHash ?? dummyHash)
         guard let found, storedHash != nil, passwordOK, try found.decode("status", as: String.self) == "active" else {
             throttle.recordFailure(throttleKeys)
             throw DomainError.unauthenticated("the email or password is wrong")
@@ -340,8 +344,6 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
         return session
     }
 
-    /// A fixed hash verified when the email is unknown, so a miss costs as much as a hit.
-    static let dummyHash = (try? PasswordHasher(cost: .owasp).hash("not a real password")) ?? ""
 }
 
 typealias FieldViolationInput = (field: String, fix: String)

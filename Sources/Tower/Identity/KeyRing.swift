@@ -12,21 +12,31 @@ public struct KeyRing: Sendable {
     public let tokenKey: [UInt8]
     public let masterKey: [UInt8]
 
-    public init(tokenKey: [UInt8], masterKey: [UInt8]) {
+    /// Seals and opens stored secrets with the master key.
+    public let sealedBox: SealedBox
+
+    /// - Throws: when either key is not 32 bytes.
+    public init(tokenKey: [UInt8], masterKey: [UInt8]) throws(KeyRingError) {
+        guard tokenKey.count == 32, masterKey.count == 32, let box = try? SealedBox(key: masterKey) else {
+            throw KeyRingError(message: "the token key and the master key must be 32 bytes each")
+        }
         self.tokenKey = tokenKey
         self.masterKey = masterKey
+        self.sealedBox = box
     }
 
     public static func load(home: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KeyRing {
-        KeyRing(
+        try KeyRing(
             tokenKey: try key(named: "token", variable: "CTOWER_TOKEN_KEY", home: home, environment: environment),
             masterKey: try key(named: "master", variable: "CTOWER_MASTER_KEY", home: home, environment: environment))
     }
 
     /// Fresh random keys, for tests.
-    public static func ephemeral() -> KeyRing { KeyRing(tokenKey: Crypto.randomBytes(32), masterKey: Crypto.randomBytes(32)) }
+    public static func ephemeral() -> KeyRing {
+        // Both keys are 32 fresh bytes, which init accepts.
+        try! KeyRing(tokenKey: Crypto.randomBytes(32), masterKey: Crypto.randomBytes(32))
+    }
 
-    public var sealedBox: SealedBox { try! SealedBox(key: masterKey) }  // 32 bytes by construction
     public var signer: AccessTokenSigner { AccessTokenSigner(key: tokenKey) }
 
     static func key(named name: String, variable: String, home: String, environment: [String: String]) throws -> [UInt8] {
