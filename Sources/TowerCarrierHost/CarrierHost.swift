@@ -65,6 +65,7 @@ public actor CarrierHost {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let router: EventRouter
+    private let pacer = SendPacer()
     private var executable: String?
     private var connection: PluginConnection?
     private var info: CarrierPluginInfo?
@@ -83,7 +84,10 @@ public actor CarrierHost {
         self.group = group
         let (stream, continuation) = AsyncStream<CarrierEvent>.makeStream()
         self.events = stream
-        self.router = EventRouter(capacity: configuration.eventDeduplicationCapacity, continuation: continuation)
+        let pacer = self.pacer
+        self.router = EventRouter(capacity: configuration.eventDeduplicationCapacity, continuation: continuation) { throttle, connection in
+            pacer.apply(throttle, connection: connection)
+        }
     }
 
     /// The plugin's handshake answers, once started.
@@ -325,7 +329,20 @@ public actor CarrierHost {
     public func send(_ message: Carrier_SendRequest, connection connectionID: String, timeout: Duration? = nil) async throws(CarrierError)
         -> SendResult
     {
-        let result = try await perform(.send(message), connection: connectionID, timeout: timeout)
+        // A Throttle from the plugin spaces or pauses sends on this connection; waiting counts
+        // against the send's timeout, and nothing has been submitted while we wait.
+        let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now + $0 }
+        while let wait = pacer.delay(for: connectionID) {
+            if let deadline, ContinuousClock.now + wait > deadline {
+                throw CarrierError(
+                    .rateLimited, "the carrier asked us to slow down and the send's timeout ends first", submissionState: .notSubmitted)
+            }
+            do { try await Task.sleep(for: wait) } catch {
+                throw CarrierError(.cancelled, "cancelled while waiting for the carrier's throttle", submissionState: .notSubmitted)
+            }
+        }
+        let remaining = deadline.map { ContinuousClock.now.duration(to: $0) }
+        let result = try await perform(.send(message), connection: connectionID, timeout: remaining)
         guard case .send(let response) = result else { throw unexpected(result) }
         return SendResult(
             providerMessageID: response.providerMessageID, carrierStatus: response.carrierStatus,
@@ -333,11 +350,17 @@ public actor CarrierHost {
     }
 
     /// Looks a message up by idempotency key; `found == false` means it was never submitted.
+    /// Carriers without idempotency keys (Twilio) search by the hints: recipient, sender and the
+    /// earliest time the message could have been sent.
     public func queryStatus(
-        idempotencyKey: String, connection connectionID: String, timeout: Duration? = nil
+        idempotencyKey: String, to: String = "", from: String = "", notBefore: Google_Protobuf_Timestamp? = nil,
+        connection connectionID: String, timeout: Duration? = nil
     ) async throws(CarrierError) -> Carrier_QueryStatusResponse {
         var request = Carrier_QueryStatusRequest()
         request.idempotencyKey = idempotencyKey
+        request.to = to
+        request.from = from
+        request.notBefore = notBefore
         let result = try await perform(.queryStatus(request), connection: connectionID, timeout: timeout)
         guard case .queryStatus(let response) = result else { throw unexpected(result) }
         return response

@@ -14,10 +14,15 @@ final class EventRouter: Sendable {
     private let seen = Mutex(Seen())
     private let capacity: Int
     private let continuation: AsyncStream<CarrierEvent>.Continuation
+    private let onThrottle: @Sendable (Carrier_Throttle, String) -> Void
 
-    init(capacity: Int, continuation: AsyncStream<CarrierEvent>.Continuation) {
+    init(
+        capacity: Int, continuation: AsyncStream<CarrierEvent>.Continuation,
+        onThrottle: @escaping @Sendable (Carrier_Throttle, String) -> Void = { _, _ in }
+    ) {
         self.capacity = max(1, capacity)
         self.continuation = continuation
+        self.onThrottle = onThrottle
     }
 
     /// Yields the event unless it is a duplicate; returns whether it was new.
@@ -27,7 +32,9 @@ final class EventRouter: Sendable {
         switch event.kind {
         case .deliveryStatus(let status): kind = .deliveryStatus(status)
         case .inboundMessage(let message): kind = .inboundMessage(message)
-        case .throttle(let throttle): kind = .throttle(throttle)
+        case .throttle(let throttle):
+            onThrottle(throttle, event.connectionID)
+            kind = .throttle(throttle)
         case nil: return false
         }
         let carrierEvent = CarrierEvent(connectionID: event.connectionID, kind: kind)
