@@ -56,7 +56,7 @@ struct CrashRecoveryTests {
     }
 
     @Test func repeatedSIGKILLWhileSendingLosesAndDuplicatesNothing() async throws {
-        let count = Int(ProcessInfo.processInfo.environment["CTOWER_CRASH_TEST_SENDS"] ?? "") ?? 2000
+        let count = Int(ProcessInfo.processInfo.environment["CTOWER_CRASH_TEST_SENDS"] ?? "") ?? 10_000
         let dir = TestSupport.temporaryDirectory()
         let ledgerPath = dir + "/ledger"
         let host = TestSupport.mockHost {
