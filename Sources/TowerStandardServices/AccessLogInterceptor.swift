@@ -10,15 +10,11 @@ public struct AccessLogInterceptor: RPCServerInterceptor {
     public init(level: Logger.Level = .info) { self.level = level }
 
     public func intercept(_ context: ServerContext, next: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
         context.addInitialMetadata("x-request-id", .string(context.requestID))
-        var failure: (any Error)?
-        do { try await next() } catch { failure = error }
-        let elapsed = start.duration(to: .now)
-        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        let outcome = await CallOutcome.measure(next)
         context.logger.log(
             level: level, "rpc",
-            metadata: ["rpc.code": "\(CallOutcome.code(of: failure))", "rpc.duration_us": "\(micros)", "peer": "\(context.peer)"])
-        if let failure { throw failure }
+            metadata: ["rpc.code": "\(outcome.code)", "rpc.duration_us": "\(Int(outcome.seconds * 1_000_000))", "peer": "\(context.peer)"])
+        try outcome.rethrow()
     }
 }

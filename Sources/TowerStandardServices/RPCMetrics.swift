@@ -62,12 +62,8 @@ struct MetricsInterceptor: RPCServerInterceptor {
     let metrics: RPCMetrics
 
     func intercept(_ context: ServerContext, next: () async throws -> Void) async throws {
-        let start = ContinuousClock.now
-        var failure: (any Error)?
-        do { try await next() } catch { failure = error }
-        let elapsed = start.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        metrics.record(method: context.method.path, code: CallOutcome.code(of: failure), seconds: seconds)
-        if let failure { throw failure }
+        let outcome = await CallOutcome.measure(next)
+        metrics.record(method: context.method.path, code: outcome.code, seconds: outcome.seconds)
+        try outcome.rethrow()
     }
 }
