@@ -143,6 +143,17 @@ struct AuthTests {
         create.password = "viewer password 123"
         create.role = .viewer
         _ = try await users.createUser(create, options: bearer(owner.accessToken))
+        var bad = create
+        bad.email = "not an address"
+        bad.password = "short"
+        do {
+            _ = try await users.createUser(bad, options: bearer(owner.accessToken))
+            Issue.record("expected INVALID_ARGUMENT")
+        } catch let error as RPCError {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("email: must be an email address"))
+            #expect(error.message.contains("password: must be at least 12 characters"))
+        }
         let viewer = try await env.login(create.email, create.password)
         #expect(try await users.listUsers(ListUsersRequest(), options: bearer(viewer.accessToken)).users.count == 2)
         var another = create

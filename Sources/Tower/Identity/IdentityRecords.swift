@@ -110,17 +110,29 @@ enum IdentityRecords {
         return id
     }
 
-    static func validateEmail(_ email: String, field: String = "email") throws -> String {
+    static let emailFix = "must be an email address such as ana@example.com"
+
+    /// The email lowercased and trimmed, or nil when it is not an address.
+    static func normalizedEmail(_ email: String) -> String? {
         let e = email.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = e.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !e.contains(" "), e.utf8.count <= 254 else {
-            throw DomainError.invalid(field, "must be an email address such as ana@example.com")
-        }
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !e.contains(" "), e.utf8.count <= 254 else { return nil }
+        return e
+    }
+
+    /// What is wrong with a new password, or nil when it is acceptable.
+    static func passwordProblem(_ password: String) -> String? {
+        if password.count < 12 { return "must be at least 12 characters" }
+        if password.utf8.count > 1024 { return "must be at most 1024 bytes" }
+        return nil
+    }
+
+    static func validateEmail(_ email: String, field: String = "email") throws -> String {
+        guard let e = normalizedEmail(email) else { throw DomainError.invalid(field, emailFix) }
         return e
     }
 
     static func validatePassword(_ password: String, field: String = "password") throws {
-        guard password.count >= 12 else { throw DomainError.invalid(field, "must be at least 12 characters") }
-        guard password.utf8.count <= 1024 else { throw DomainError.invalid(field, "must be at most 1024 bytes") }
+        if let problem = passwordProblem(password) { throw DomainError.invalid(field, problem) }
     }
 }

@@ -16,17 +16,13 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
 
     public func createUser(request: CreateUserRequest, context: ServerContext) async throws -> CreateUserResponse {
         var violations: [FieldViolationInput] = []
-        var email = ""
-        do { email = try IdentityRecords.validateEmail(request.email) } catch let e as DomainError {
-            violations += e.violations.map { ($0.field, $0.description) }
-        }
+        let email = IdentityRecords.normalizedEmail(request.email) ?? ""
+        if email.isEmpty { violations.append(("email", IdentityRecords.emailFix)) }
         let displayName = request.displayName.trimmingCharacters(in: .whitespaces)
         if displayName.count > 200 { violations.append(("display_name", "must be at most 200 characters")) }
         if request.role.databaseName == nil { violations.append(("role", "choose ROLE_VIEWER, ROLE_AGENT, ROLE_ADMIN or ROLE_OWNER")) }
-        if !request.password.isEmpty {
-            do { try IdentityRecords.validatePassword(request.password) } catch let e as DomainError {
-                violations += e.violations.map { ($0.field, $0.description) }
-            }
+        if !request.password.isEmpty, let problem = IdentityRecords.passwordProblem(request.password) {
+            violations.append(("password", problem))
         }
         try throwIfInvalid(violations)
         let passwordHash = request.password.isEmpty ? nil : try passwords.hash(request.password)
