@@ -119,7 +119,10 @@ enum ConstraintMeanings {
         "phone_number_daily_usage_nonnegative": "usage counters cannot be negative",
         "messages_direction_valid": "message direction must be outbound or inbound",
         "messages_status_valid":
-            "message status must be queued, claimed, sending, sent, delivered, undelivered, failed, cancelled or received",
+            "message status must be queued, claimed, sending, sent, delivered, undelivered, failed, cancelled, skipped or received",
+        "messages_purpose_valid": "message purpose must be campaign, compliance, manual or test",
+        "messages_skipped_has_reason": "a skipped or cancelled message needs a skip_reason",
+        "campaign_numbers_pkey": "this number is already in the campaign's sender pool",
         "messages_status_matches_direction": "inbound messages are always received, and outbound ones never are",
         "messages_outbound_has_schedule": "an outbound message needs a send_after time and an idempotency key",
         "messages_inbound_has_sender": "an inbound message needs its sender and receive time",
