@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@testable import Tower
+
+@Suite("Generated demo lead file")
+struct DemoLeadFileTests {
+    @Test("every header is recognised by the column-mapping suggester")
+    func headersMap() {
+        let suggestions = ColumnMapping.suggest(headers: DemoLeadFile.header)
+        #expect(suggestions.allSatisfy { $0 != nil }, "unmapped: \(zip(DemoLeadFile.header, suggestions).filter { $0.1 == nil }.map(\.0))")
+        #expect(suggestions[4] == .mailingState && suggestions[7] == .propertyState && suggestions[10] == .phone1)
+    }
+
+    @Test("the same seed gives the same file; another seed another file")
+    func deterministic() {
+        let a = DemoLeadFile(rows: 500, seed: 7).csv()
+        #expect(a == DemoLeadFile(rows: 500, seed: 7).csv())
+        #expect(a != DemoLeadFile(rows: 500, seed: 8).csv())
+        #expect(a.components(separatedBy: "\r\n").count == 502)  // header + rows + the empty tail
+    }
+
+    @Test("the file is messy the way real lists are: bad phones, repeated owners, every phone format")
+    func messy() {
+        let lines = DemoLeadFile(rows: 2_000, seed: 1).csv().components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }
+        var valid = 0, invalid = 0
+        var owners: [String: Int] = [:]
+        for line in lines {
+            // No generated cell holds a comma except quoted street names; split on the quoted-aware CSV rule.
+            let cells = Self.split(line)
+            #expect(cells.count == DemoLeadFile.header.count)
+            for phone in cells[10...12] where !phone.isEmpty {
+                switch PhoneNumberNormalizer.normalize(phone) {
+                case .success: valid += 1
+                case .failure: invalid += 1
+                }
+            }
+            owners["\(cells[0].trimmingCharacters(in: .whitespaces).lowercased())|\(cells[1])|\(cells[8])", default: 0] += 1
+        }
+        let invalidShare = Double(invalid) / Double(valid + invalid)
+        #expect(invalidShare > 0.02 && invalidShare < 0.12, "invalid share \(invalidShare)")
+        let repeated = owners.values.filter { $0 > 1 }.count
+        #expect(repeated > 20, "only \(repeated) repeated owners")
+    }
+
+    static func split(_ line: String) -> [String] {
+        var cells: [String] = [], cell = "", quoted = false
+        var chars = line.makeIterator()
+        while let c = chars.next() {
+            if quoted {
+                if c == "\"" { quoted = false } else { cell.append(c) }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == "," {
+                cells.append(cell)
+                cell = ""
+            } else {
+                cell.append(c)
+            }
+        }
+        cells.append(cell)
+        return cells
+    }
+}
