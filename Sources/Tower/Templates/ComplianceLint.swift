@@ -107,7 +107,7 @@ public enum ComplianceLint {
                     ))
             }
         }
-        for s in shorteners where rawLower.contains(s) {
+        for s in shorteners where containsHost(s, in: rawLower) {
             findings.append(
                 Finding(
                     severity: .error, code: "link_shortener",
@@ -132,6 +132,17 @@ public enum ComplianceLint {
                 ))
         }
         return findings
+    }
+
+    /// Whether `host` appears as a host name, not inside a longer one ("t.ly" is not in "bit.ly").
+    static func containsHost(_ host: String, in text: String) -> Bool {
+        var rest = text[...]
+        while let range = rest.range(of: host) {
+            let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
+            if before.map({ !($0.isLetter || $0.isNumber || $0 == "-") }) ?? true { return true }
+            rest = text[range.upperBound...]
+        }
+        return false
     }
 
     static func namesBrand(_ template: TemplateText, lower: String, policy: Policy) -> Bool {

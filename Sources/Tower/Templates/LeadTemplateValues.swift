@@ -29,8 +29,12 @@ enum LeadTemplateValues {
         ] {
             values[name] = try field(name)
         }
-        let joined = [values["first_name"], values["last_name"]].compactMap { $0 }.joined(separator: " ")
-        values["full_name"] = joined.isEmpty ? try field("owner_name") : joined
+        // "Rosa Núñez" from the name fields, else the owner of record ("Rosa Núñez", "Núñez Family Trust").
+        if let first = values["first_name"] {
+            values["full_name"] = values["last_name"].map { "\(first) \($0)" } ?? first
+        } else {
+            values["full_name"] = try field("owner_name") ?? values["last_name"]
+        }
         values["acreage"] = try field("acreage").map(acreage)
         values["phone"] = try field("phone").map(displayPhone)
         return values
