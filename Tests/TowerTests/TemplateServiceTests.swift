@@ -481,6 +481,33 @@ struct TemplateServiceTests {
         #expect(repeatInstall.installed.isEmpty && repeatInstall.summary == "the starter library is already installed; nothing was added")
     }
 
+    @Test func viewersReadAndPreviewButDoNotWrite() async throws {
+        let f = try await Self.fixture()
+        defer { Task { await f.close() } }
+        let (_, owner) = try await f.org()
+        let created = try await f.templates.createTemplate(
+            Self.create("Viewer check", .followUp, .en, ["Any news on your land? - {brand}"]), options: owner)
+        var user = CreateUserRequest()
+        user.email = "viewer-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        user.password = "viewer password 123"
+        user.role = .viewer
+        _ = try await UserService.Client(channel: f.channel).createUser(user, options: owner)
+        let viewer = bearer(try await f.env.login(user.email, user.password).accessToken)
+
+        #expect(try await f.templates.listTemplates(ListTemplatesRequest(), options: viewer).templates.map(\.id) == [created.id])
+        var preview = PreviewTemplateRequest()
+        preview.templateID = created.id
+        #expect(try await f.templates.previewTemplate(preview, options: viewer).variants.count == 1)
+        let create = Self.create("Viewer's", .followUp, .en, ["Hello - {brand}"])
+        #expect(await status { try await f.templates.createTemplate(create, options: viewer) } == .permissionDenied)
+        #expect(
+            await status { try await f.templates.installStarterLibrary(InstallStarterLibraryRequest(), options: viewer) }
+                == .permissionDenied)
+        var archive = ArchiveTemplateRequest()
+        archive.templateID = created.id
+        #expect(await status { try await f.templates.archiveTemplate(archive, options: viewer) } == .permissionDenied)
+    }
+
     @Test func otherOrgsCannotReadUpdateOrPreview() async throws {
         let f = try await Self.fixture()
         defer { Task { await f.close() } }

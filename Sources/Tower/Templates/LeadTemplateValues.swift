@@ -3,22 +3,27 @@ import TowerStore
 /// The values a lead gives a template's variables: its names, county, state, property and
 /// mailing fields, acreage, APN, assigned agent and first phone. Read under the caller's tenant,
 /// so another org's lead is simply not there. The org's `brand` is added by the caller.
+///
+/// Batch readers (queueing a campaign) select `columns` from `leads l LEFT JOIN users u ON
+/// u.id = l.assigned_user_id` themselves and map each row with `values(_:)`.
 enum LeadTemplateValues {
+    static let columns = """
+        l.first_name, l.last_name, l.owner_name, l.county, coalesce(l.property_state, l.mailing_state) AS state,
+        l.property_address, l.property_city, l.mailing_city, l.acreage::text AS acreage, l.apn, u.display_name AS agent_name,
+        (SELECT p.phone::text FROM lead_phones p WHERE p.lead_id = l.id ORDER BY p.position LIMIT 1) AS phone
+        """
+
     /// The lead's values by variable name (blank fields left out), or nil when the lead is not
     /// visible in this transaction's org.
     static func load(_ tx: Transaction, leadID: UUIDText) async throws -> [String: String]? {
-        guard
-            let row = try await tx.query(
-                """
-                SELECT l.first_name, l.last_name, l.owner_name, l.county, coalesce(l.property_state, l.mailing_state) AS state,
-                       l.property_address, l.property_city, l.mailing_city, l.acreage::text AS acreage, l.apn,
-                       u.display_name AS agent_name,
-                       (SELECT p.phone::text FROM lead_phones p WHERE p.lead_id = l.id ORDER BY p.position LIMIT 1) AS phone
-                FROM leads l LEFT JOIN users u ON u.id = l.assigned_user_id
-                WHERE l.id = \(leadID)
-                """
-            ).firstRow
-        else { return nil }
+        let row = try await tx.query(
+            "SELECT \(unsafeRaw: columns) FROM leads l LEFT JOIN users u ON u.id = l.assigned_user_id WHERE l.id = \(leadID)"
+        ).firstRow
+        return try row.map(values)
+    }
+
+    /// One row selected with `columns`, by variable name; blank fields are left out.
+    static func values(_ row: Row) throws -> [String: String] {
         func field(_ name: String) throws -> String? {
             guard let value = try row.decode(name, as: String?.self)?.trimmed(" "), !value.isEmpty else { return nil }
             return value
@@ -29,7 +34,7 @@ enum LeadTemplateValues {
         ] {
             values[name] = try field(name)
         }
-        // "Rosa Núñez" from the name fields, else the owner of record ("Rosa Núñez", "Núñez Family Trust").
+        // "Rosa Núñez" from the name fields, else the owner of record ("Núñez Family Trust").
         if let first = values["first_name"] {
             values["full_name"] = values["last_name"].map { "\(first) \($0)" } ?? first
         } else {
