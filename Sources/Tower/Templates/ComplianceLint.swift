@@ -35,6 +35,9 @@ public enum ComplianceLint {
     static let ratesLanguage = [
         "msg data rates", "msg and data rates", "message and data rates", "tarifas de mensajes", "tarifas de datos",
     ]
+    /// The phrases as they are matched: normalized like the text, padded to whole words.
+    static let paddedOptOutLanguage = optOutLanguage.map { " " + KeywordClassifier.normalize($0) + " " }
+    static let paddedRatesLanguage = ratesLanguage.map { " " + KeywordClassifier.normalize($0) + " " }
     static let shorteners = [
         "bit.ly", "tinyurl.com", "t.co/", "goo.gl", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly", "shorturl.at", "tiny.cc",
         "t.ly/", "rb.gy",
@@ -75,15 +78,13 @@ public enum ComplianceLint {
         var findings: [Finding] = []
         let lower = " " + KeywordClassifier.normalize(raw) + " "
         let rawLower = raw.lowercased()
-        func says(_ phrases: [String]) -> Bool {
-            phrases.contains { lower.contains(" " + KeywordClassifier.normalize($0) + " ") }
-        }
+        func says(_ phrases: [String]) -> Bool { phrases.contains { lower.contains($0) } }
         if category == .initial || category == .help || category == .stop, !namesBrand(template, lower: lower, policy: policy) {
             let fix =
                 policy.brandName.map { $0.isEmpty ? "include {brand}" : "include {brand} (or \"\($0)\")" } ?? "include {brand}"
             findings.append(Finding(severity: .error, code: "missing_brand", message: "\(describe(category)) must name the sender: \(fix)"))
         }
-        if category == .initial, !says(optOutLanguage) {
+        if category == .initial, !says(paddedOptOutLanguage) {
             let required = policy.requireOptOutLanguage
             findings.append(
                 Finding(
@@ -93,13 +94,13 @@ public enum ComplianceLint {
                         : "an initial message should say how to opt out (the org does not require it), e.g. \"Reply STOP to opt out\""))
         }
         if category == .help {
-            if !says(optOutLanguage) {
+            if !says(paddedOptOutLanguage) {
                 findings.append(
                     Finding(
                         severity: .error, code: "missing_opt_out",
                         message: "a HELP reply must say how to opt out, e.g. \"Reply STOP to opt out\""))
             }
-            if !says(ratesLanguage) {
+            if !says(paddedRatesLanguage) {
                 findings.append(
                     Finding(
                         severity: .warning, code: "missing_rates",
