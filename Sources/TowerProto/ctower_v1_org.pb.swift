@@ -36,6 +36,10 @@ public struct OrgSettings: ProtoMessage {
     public var stopReplyText: String = ""
     /// Client IP ranges (CIDR) allowed to call the API as this org; empty allows every address.
     public var ipAllowlist: [String] = []
+    /// Whether the template lint refuses an initial message without opt-out language ("Reply STOP
+    /// to opt out") or only warns. New orgs start with true; turn it off only when recipients learn
+    /// how to opt out another way. Changed with update_mask "require_opt_out_language".
+    public var requireOptOutLanguage: Bool = false
 
     public init() {}
 }
@@ -264,6 +268,7 @@ extension OrgSettings {
         self.helpReplyText = ProtoC.string(c.help_reply_text)
         self.stopReplyText = ProtoC.string(c.stop_reply_text)
         self.ipAllowlist = ProtoC.array(c.ip_allowlist, c.n_ip_allowlist) { ProtoC.string($0) }
+        self.requireOptOutLanguage = (c.require_opt_out_language != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__OrgSettings> {
@@ -277,6 +282,7 @@ extension OrgSettings {
         if !self.stopReplyText.isEmpty { m.pointee.stop_reply_text = arena.cString(self.stopReplyText) }
         m.pointee.n_ip_allowlist = self.ipAllowlist.count
         m.pointee.ip_allowlist = arena.array(self.ipAllowlist) { arena.cString($0) }
+        m.pointee.require_opt_out_language = (self.requireOptOutLanguage ? 1 : 0)
         return m
     }
 
@@ -289,6 +295,7 @@ extension OrgSettings {
         if !(self.helpReplyText.isEmpty) { o.append(("helpReplyText", .string(self.helpReplyText))) }
         if !(self.stopReplyText.isEmpty) { o.append(("stopReplyText", .string(self.stopReplyText))) }
         if !self.ipAllowlist.isEmpty { o.append(("ipAllowlist", .array(self.ipAllowlist.map { .string($0) }))) }
+        if !(!self.requireOptOutLanguage) { o.append(("requireOptOutLanguage", .bool(self.requireOptOutLanguage))) }
         return .object(o)
     }
 
@@ -305,6 +312,7 @@ extension OrgSettings {
             case "helpReplyText", "help_reply_text": self.helpReplyText = try ProtoJSON.string(value, field: "helpReplyText")
             case "stopReplyText", "stop_reply_text": self.stopReplyText = try ProtoJSON.string(value, field: "stopReplyText")
             case "ipAllowlist", "ip_allowlist": self.ipAllowlist = try ProtoJSON.array(value, field: "ipAllowlist").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "ipAllowlist") }
+            case "requireOptOutLanguage", "require_opt_out_language": self.requireOptOutLanguage = try ProtoJSON.bool(value, field: "requireOptOutLanguage")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

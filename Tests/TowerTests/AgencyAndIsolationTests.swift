@@ -114,6 +114,12 @@ struct IsolationMatrixTests {
         "ctower.v1.DeleteCarrierConnectionRequest": "connectionId",
         "ctower.v1.TestCarrierConnectionRequest": "connectionId",
         "ctower.v1.SendTestMessageRequest": "connectionId",
+        // Exercised in TemplateServiceTests.otherOrgsCannotReadUpdateOrPreview (lead_id there too).
+        "ctower.v1.GetTemplateRequest": "templateId",
+        "ctower.v1.UpdateTemplateRequest": "templateId",
+        "ctower.v1.ArchiveTemplateRequest": "templateId",
+        "ctower.v1.RestoreTemplateRequest": "templateId",
+        "ctower.v1.PreviewTemplateRequest": "templateId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -53,6 +53,15 @@ public enum AccessPolicy {
         set(IntegrationService.Method.deleteCarrierConnection, .role(.admin))
         set(IntegrationService.Method.testCarrierConnection, .role(.admin))
         set(IntegrationService.Method.sendTestMessage, .role(.admin))
+
+        set(TemplateService.Method.createTemplate, .role(.admin))
+        set(TemplateService.Method.getTemplate, .role(.viewer))
+        set(TemplateService.Method.listTemplates, .role(.viewer))
+        set(TemplateService.Method.updateTemplate, .role(.admin))
+        set(TemplateService.Method.archiveTemplate, .role(.admin))
+        set(TemplateService.Method.restoreTemplate, .role(.admin))
+        set(TemplateService.Method.previewTemplate, .role(.viewer))
+        set(TemplateService.Method.installStarterLibrary, .role(.admin))
         return t
     }()
 

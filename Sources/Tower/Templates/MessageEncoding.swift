@@ -11,6 +11,14 @@ public struct MessageEncoding: Sendable, Hashable {
     /// The characters that forced UCS-2, in order of first appearance (empty for GSM-7).
     public let nonGSMCharacters: [Character]
 
+    /// Units per segment at this length: 160 or 153 for GSM-7, 70 or 67 for UCS-2.
+    public var unitsPerSegment: Int {
+        switch charset {
+        case .gsm7: segments > 1 ? 153 : 160
+        case .ucs2: segments > 1 ? 67 : 70
+        }
+    }
+
     public init(_ text: String) {
         var septets = 0
         var nonGSM: [Character] = []

@@ -111,10 +111,16 @@ struct  Ctower__V1__OrgSettings
    */
   size_t n_ip_allowlist;
   char **ip_allowlist;
+  /*
+   * Whether the template lint refuses an initial message without opt-out language ("Reply STOP
+   * to opt out") or only warns. New orgs start with true; turn it off only when recipients learn
+   * how to opt out another way. Changed with update_mask "require_opt_out_language".
+   */
+  protobuf_c_boolean require_opt_out_language;
 };
 #define CTOWER__V1__ORG_SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__org_settings__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
 
 
 struct  Ctower__V1__Org
