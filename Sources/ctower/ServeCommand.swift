@@ -56,6 +56,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Email of the first org's owner (or CTOWER_INIT_EMAIL).")
     var initEmail: String?
 
+    @Option(help: "What this process does: api (gRPC API only), dispatch (send queued messages), or all.")
+    var role: TowerServer.Role = .all
+
+    @Option(help: "Dispatcher: messages claimed per transaction.")
+    var dispatchBatchSize: Int?
+
+    @Option(help: "Dispatcher: batches in progress at once.")
+    var dispatchWorkers: Int?
+
+    @Option(help: "Dispatcher: seconds after which a dead dispatcher's claims are recovered (more than the send timeout).")
+    var dispatchClaimLease: Double?
+
+    @Option(help: "Dispatcher: seconds one carrier Send may take.")
+    var dispatchSendTimeout: Double?
+
     func run() async throws {
         logFormat.bootstrap(level: logLevel)
         let logger = Logger(label: "ctower.serve")
@@ -69,6 +84,14 @@ struct ServeCommand: AsyncParsableCommand {
         options.home = Environment.value("CTOWER_HOME") ?? ".ctower"
         options.logger = logger
         options.allowSignup = allowSignup
+        options.role = role
+        if let size = dispatchBatchSize { options.dispatch.batchSize = max(1, size) }
+        if let workers = dispatchWorkers { options.dispatch.workers = max(1, workers) }
+        if let lease = dispatchClaimLease { options.dispatch.claimLease = .milliseconds(Int(lease * 1000)) }
+        if let timeout = dispatchSendTimeout { options.dispatch.sendTimeout = .milliseconds(Int(timeout * 1000)) }
+        guard options.dispatch.claimLease > options.dispatch.sendTimeout + options.dispatch.reservationHorizon else {
+            throw ValidationError("--dispatch-claim-lease must exceed --dispatch-send-timeout plus the 2 s reservation horizon")
+        }
         switch (tlsCert, tlsKey) {
         case let (cert?, key?): options.rpc.tls = RPCServer.TLSConfiguration(certificateChainPath: cert, privateKeyPath: key)
         case (nil, nil): break
@@ -99,6 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LogFormat: ExpressibleByArgument {}
+extension TowerServer.Role: ExpressibleByArgument {}
 
 enum Environment {
     static func value(_ name: String) -> String? {

@@ -27,8 +27,21 @@ public final class TowerServer: Sendable {
         /// Where carrier plugins (`ctower-carrier-NAME`) are looked for before PATH; by default
         /// the directory of the running executable.
         public var pluginDirectories = [CarrierRegistry.Configuration.executableDirectory]
+        /// What this process does: serve the API, dispatch queued messages, or both.
+        public var role: Role = .all
+        /// Tuning of the dispatcher (roles `dispatch` and `all`).
+        public var dispatch = Dispatcher.Configuration()
 
         public init() {}
+    }
+
+    /// `ctower serve --role`: API and dispatch processes can be scaled apart. A dispatch-only
+    /// process still answers health checks and `/metrics` on its port.
+    public enum Role: String, Sendable, CaseIterable {
+        case api, dispatch, all
+
+        var servesAPI: Bool { self != .dispatch }
+        var dispatches: Bool { self != .api }
     }
 
     public struct InitialOrg: Sendable {
@@ -51,11 +64,12 @@ public final class TowerServer: Sendable {
     let health: HealthService
     let cluster: EmbeddedPostgres?
     let carriers: CarrierRegistry
+    let dispatcher: Dispatcher?
     let logger: Logger
 
     private init(
         address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?,
-        carriers: CarrierRegistry,
+        carriers: CarrierRegistry, dispatcher: Dispatcher?,
         logger: Logger
     ) {
         self.address = address
@@ -64,6 +78,7 @@ public final class TowerServer: Sendable {
         self.health = health
         self.cluster = cluster
         self.carriers = carriers
+        self.dispatcher = dispatcher
         self.logger = logger
     }
 
@@ -104,18 +119,22 @@ public final class TowerServer: Sendable {
             await carriers.setEventSink { [logger] event in
                 await CarrierWebhookIngress.recordUnsolicited(event, store: store, logger: logger)
             }
-            let domain: [any RPCService] = [
+            var domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
                 TemplateServiceImpl(store: store),
             ]
-            let served =
+            var served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
                     IntegrationService.serviceName,
                     TemplateService.serviceName,
                 ]
                 + ReflectionService.serviceNames
+            if !options.role.servesAPI {
+                domain = []
+                served = [Grpc_Health_V1_Health.serviceName] + ReflectionService.serviceNames
+            }
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
             var rpc = options.rpc
             rpc.host = options.host
@@ -129,8 +148,15 @@ public final class TowerServer: Sendable {
             rpc.httpRoutes.append(CarrierWebhookIngress(store: store, keys: keys, registry: carriers, logger: logger).route)
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()
+            var dispatcher: Dispatcher?
+            if options.role.dispatches {
+                let started = Dispatcher(store: store, keys: keys, registry: carriers, configuration: options.dispatch, logger: logger)
+                try await started.start()
+                dispatcher = started
+            }
             return TowerServer(
-                address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers, logger: logger)
+                address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers,
+                dispatcher: dispatcher, logger: logger)
         } catch {
             try? await cluster?.stop()
             throw error
@@ -140,6 +166,7 @@ public final class TowerServer: Sendable {
     /// Stops taking calls, lets in-flight calls finish within `grace`, closes the database.
     public func shutdown(grace: Duration) async {
         health.enterShutdown()
+        await dispatcher?.stop()
         await server.shutdown(gracePeriod: grace)
         await carriers.shutdown()
         store.shutdown()

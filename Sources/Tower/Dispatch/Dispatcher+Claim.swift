@@ -1,0 +1,360 @@
+import Foundation
+import TowerProtoRuntime
+import TowerStore
+
+/// A claimed message on its way to the carrier.
+struct PlannedSend: Sendable {
+    var id: UUID
+    var idempotencyKey: String
+    var purpose: String
+    var toPhone: String
+    var body: String
+    var attempts: Int
+    var numberID: UUID
+    var fromPhone: String
+    var connectionID: UUID
+    /// When to hand it off, on this process's clock.
+    var slot: Date
+}
+
+/// What one claim transaction produced.
+struct ClaimPlan: Sendable {
+    var claimed = 0
+    var sends: [PlannedSend] = []
+}
+
+/// A message as claimed, before the gate.
+struct ClaimedRow: Sendable {
+    var id: UUID
+    var idempotencyKey: String
+    var purpose: String
+    var toPhone: String
+    var body: String
+    var leadID: UUID?
+    var campaignID: UUID?
+    var presetNumberID: UUID?
+    var recipientStates: [String]
+    var recipientZones: [String]
+    var attempts: Int
+    var sendAfter: Date
+}
+
+extension Dispatcher {
+    /// One transaction in the org: claim due rows, gate them, choose senders and reserve their
+    /// slots. Refusals become `skipped`, delays go back to the queue with a later `send_after`
+    /// (both audited, set-based); the rest stay `claimed` by this dispatcher for `handOff`.
+    func claim(org: OrgID) async throws -> ClaimPlan {
+        let me = configuration.instanceID
+        let batchSize = configuration.batchSize
+        let horizon = configuration.reservationHorizon.timeInterval
+        return try await store.withTransaction(tenant: org) { tx in
+            let claimedRows = try await tx.query(
+                """
+                WITH due AS (
+                    SELECT m.id FROM messages m
+                    WHERE m.org_id = \(org) AND m.status = 'queued' AND m.send_after <= now()
+                      AND (m.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.status = 'running'))
+                    ORDER BY m.send_after LIMIT \(batchSize)
+                    FOR UPDATE OF m SKIP LOCKED)
+                UPDATE messages m SET status = 'claimed', claimed_at = now(), claimed_by = \(me)
+                FROM due WHERE m.id = due.id
+                RETURNING m.id, m.idempotency_key, m.purpose, m.to_phone, m.body, m.lead_id, m.campaign_id, m.phone_number_id,
+                          m.recipient_states, m.recipient_zones, m.attempts::int8 AS attempts, m.send_after
+                """)
+            guard !claimedRows.isEmpty else { return ClaimPlan() }
+            var rows = try claimedRows.map { row in
+                ClaimedRow(
+                    id: try row.decode("id"), idempotencyKey: try row.decode("idempotency_key"), purpose: try row.decode("purpose"),
+                    toPhone: try row.decode("to_phone"), body: try row.decode("body"), leadID: try row.decode("lead_id"),
+                    campaignID: try row.decode("campaign_id"), presetNumberID: try row.decode("phone_number_id"),
+                    recipientStates: try row.decode("recipient_states"), recipientZones: try row.decode("recipient_zones"),
+                    attempts: try row.decode("attempts"), sendAfter: try row.decode("send_after"))
+            }
+            rows.sort { $0.sendAfter < $1.sendAfter }
+            let localNow = Date()
+            let orgRow = try await tx.query(
+                """
+                SELECT o.require_consent, o.quiet_hours_start_minute::int8 AS qs, o.quiet_hours_end_minute::int8 AS qe, o.time_zone,
+                       clock_timestamp() AS now,
+                       ((clock_timestamp() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC' AS next_day
+                FROM orgs o WHERE o.id = \(org)
+                """
+            ).one()
+            let now: Date = try orgRow.decode("now")
+            // Slots are reserved on the database's clock and waited for on ours.
+            let clockOffset = now.timeIntervalSince(localNow)
+            var gate = ComplianceGate(
+                requireConsent: try orgRow.decode("require_consent"),
+                orgWindow: QuietHours.Window(start: try orgRow.decode("qs"), end: try orgRow.decode("qe")),
+                orgZone: TimeZone(identifier: try orgRow.decode("time_zone")) ?? TimeZone(identifier: "America/New_York")!)
+            let facts = try await Self.gateFacts(tx, org: org, rows: rows, requireConsent: gate.requireConsent)
+
+            var outcome = BatchOutcome()
+            var passed: [ClaimedRow] = []
+            var passedPerPhone: [String: Int] = [:]
+            for row in rows {
+                let decision = gate.decide(
+                    purpose: row.purpose, zones: row.recipientZones, facts: facts[row.id] ?? GateFacts(),
+                    earlierInBatch: passedPerPhone[row.toPhone, default: 0], now: now)
+                switch decision {
+                case .pass:
+                    passed.append(row)
+                    passedPerPhone[row.toPhone, default: 0] += 1
+                case .skip(let reason):
+                    outcome.skip(row.id, reason: reason)
+                case .delay(let until, let reason):
+                    outcome.requeue(row.id, at: until, audit: reason)
+                }
+            }
+
+            var plan = ClaimPlan(claimed: rows.count)
+            if !passed.isEmpty {
+                var senders = try await Self.senderContext(tx, org: org, rows: passed, horizon: horizon)
+                let nextDay: Date = try orgRow.decode("next_day")
+                for row in passed {
+                    let campaign = row.campaignID.flatMap { senders.campaigns[$0] }
+                    let choice = senders.planner.choose(
+                        preset: row.presetNumberID, pool: row.campaignID == nil ? senders.orgPool : campaign?.pool ?? [],
+                        sticky: row.leadID.flatMap { senders.sticky[$0] }, campaignMPS: campaign?.messagesPerSecond,
+                        campaignDailyCap: campaign?.dailyCap, now: now, nextDay: nextDay)
+                    switch choice {
+                    case .assigned(let numberID, let slot):
+                        let number = senders.planner.numbers[numberID]!
+                        plan.sends.append(
+                            PlannedSend(
+                                id: row.id, idempotencyKey: row.idempotencyKey, purpose: row.purpose, toPhone: row.toPhone, body: row.body,
+                                attempts: row.attempts, numberID: numberID, fromPhone: number.phone, connectionID: number.connectionID,
+                                slot: slot.addingTimeInterval(-clockOffset)))
+                    case .deferred(let until):
+                        outcome.requeue(row.id, at: until, audit: nil)
+                    case .skip(let reason):
+                        outcome.skip(row.id, reason: reason)
+                    }
+                }
+                try await Self.saveReservations(tx, org: org, planner: senders.planner)
+            }
+            try await outcome.apply(tx, org: org)
+            return plan
+        }
+    }
+
+    /// Opt-out, DNC, consent, state rules and (for capped states) recent sends, for every
+    /// non-compliance message of the batch, in two statements.
+    static func gateFacts(_ tx: Transaction, org: OrgID, rows: [ClaimedRow], requireConsent: Bool) async throws -> [UUID: GateFacts] {
+        let ids = rows.filter { $0.purpose != "compliance" }.map(\.id)
+        guard !ids.isEmpty else { return [:] }
+        var facts: [UUID: GateFacts] = [:]
+        let result = try await tx.query(
+            """
+            SELECT m.id, m.to_phone,
+                   EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL) AS opted_out,
+                   EXISTS (SELECT 1 FROM dnc_entries d WHERE d.org_id = m.org_id AND d.phone = m.to_phone
+                           AND (d.expires_at IS NULL OR d.expires_at > now())) AS dnc,
+                   CASE WHEN \(requireConsent) THEN COALESCE(
+                       (SELECT cr.action = 'granted' FROM consent_records cr WHERE cr.org_id = m.org_id AND cr.phone = m.to_phone
+                        ORDER BY cr.recorded_at DESC LIMIT 1),
+                       (SELECT lp.consent_status = 'granted' FROM lead_phones lp WHERE lp.id = m.lead_phone_id), false)
+                   ELSE true END AS consented,
+                   r.cap, r.window_start, r.window_end
+            FROM messages m
+            LEFT JOIN LATERAL (
+                SELECT min(s.max_messages_per_24h)::int8 AS cap, max(s.window_start_minute)::int8 AS window_start,
+                       min(s.window_end_minute)::int8 AS window_end
+                FROM state_messaging_rules s WHERE s.state_code = ANY (m.recipient_states) AND s.effective_from <= current_date
+            ) r ON true
+            WHERE m.id = ANY (\(ids))
+            """)
+        var cappedPhones: Set<String> = []
+        var phoneOf: [UUID: String] = [:]
+        for row in result {
+            let id: UUID = try row.decode("id")
+            var fact = GateFacts()
+            fact.optedOut = try row.decode("opted_out")
+            fact.doNotCall = try row.decode("dnc")
+            fact.consented = try row.decode("consented")
+            fact.capPer24Hours = try row.decode("cap", as: Int?.self)
+            if let start = try row.decode("window_start", as: Int?.self), let end = try row.decode("window_end", as: Int?.self) {
+                fact.stateWindow = QuietHours.Window(start: start, end: end)
+            }
+            let phone: String = try row.decode("to_phone")
+            if fact.capPer24Hours != nil { cappedPhones.insert(phone) }
+            phoneOf[id] = phone
+            facts[id] = fact
+        }
+        guard !cappedPhones.isEmpty else { return facts }
+        // Serialise capped phones across dispatchers so two batches cannot both take the last
+        // message of a phone's 24-hour allowance; claims of others count as sends.
+        let phones = cappedPhones.sorted()
+        try await tx.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(hashtextextended('ctower.state_cap|' || \(org)::text || '|' || p, 0)))
+            FROM (SELECT p FROM unnest(\(phones)::text[]) p ORDER BY p) s
+            """)
+        let recent = try await tx.query(
+            """
+            SELECT v.phone, ARRAY(
+                SELECT COALESCE(x.sent_at, x.claimed_at) AS at FROM messages x
+                WHERE x.org_id = \(org) AND x.to_phone = v.phone AND x.direction = 'outbound'
+                  AND x.status IN ('claimed', 'sending', 'sent', 'delivered', 'undelivered')
+                  AND NOT (x.id = ANY (\(rows.map(\.id))))
+                  AND COALESCE(x.sent_at, x.claimed_at) > now() - interval '24 hours'
+                ORDER BY at DESC) AS recent
+            FROM unnest(\(phones)::text[]) v(phone)
+            """)
+        var recentByPhone: [String: [Date]] = [:]
+        for row in recent { recentByPhone[try row.decode("phone")] = try row.decode("recent", as: [Date].self) }
+        for (id, phone) in phoneOf where facts[id]?.capPer24Hours != nil {
+            facts[id]?.recentSends = recentByPhone[phone] ?? []
+        }
+        return facts
+    }
+
+    struct CampaignLimits: Sendable {
+        var pool: [UUID]
+        var messagesPerSecond: Double?
+        var dailyCap: Int?
+    }
+
+    struct SenderContext: Sendable {
+        var planner: SenderPlanner
+        var campaigns: [UUID: CampaignLimits]
+        var orgPool: [UUID]
+        var sticky: [UUID: UUID]
+    }
+
+    /// The numbers the batch may use, locked (in id order, so dispatchers never deadlock), with
+    /// their slots and today's counts; the campaigns' pools and limits; each lead's last sender.
+    static func senderContext(_ tx: Transaction, org: OrgID, rows: [ClaimedRow], horizon: TimeInterval) async throws -> SenderContext {
+        let campaignIDs = Array(Set(rows.compactMap(\.campaignID)))
+        var campaigns: [UUID: CampaignLimits] = [:]
+        if !campaignIDs.isEmpty {
+            for row in try await tx.query(
+                """
+                SELECT c.id, c.messages_per_second::float8 AS mps, c.daily_cap::int8 AS daily_cap,
+                       ARRAY(SELECT cn.phone_number_id FROM campaign_numbers cn WHERE cn.campaign_id = c.id) AS pool
+                FROM campaigns c WHERE c.id = ANY (\(campaignIDs))
+                """)
+            {
+                campaigns[try row.decode("id")] = CampaignLimits(
+                    pool: try row.decode("pool"), messagesPerSecond: try row.decode("mps"), dailyCap: try row.decode("daily_cap"))
+            }
+        }
+        let needsOrgPool = rows.contains { $0.campaignID == nil && $0.presetNumberID == nil }
+        let wanted = Array(Set(campaigns.values.flatMap(\.pool) + rows.compactMap(\.presetNumberID)))
+        var numbers: [SenderNumber] = []
+        for row in try await tx.query(
+            """
+            SELECT n.id, n.phone, n.carrier_connection_id, n.messages_per_second::float8 AS mps, n.daily_cap::int8 AS daily_cap,
+                   GREATEST(n.next_send_at, now() - interval '1 hour') AS next_slot, COALESCE(u.sent_count, 0)::int8 AS used
+            FROM phone_numbers n
+            JOIN carrier_connections cc ON cc.id = n.carrier_connection_id AND cc.status <> 'disabled'
+            LEFT JOIN phone_number_daily_usage u ON u.phone_number_id = n.id AND u.day = (clock_timestamp() AT TIME ZONE 'UTC')::date
+            WHERE n.state IN ('warming', 'active') AND (n.id = ANY (\(wanted)) OR \(needsOrgPool))
+            ORDER BY n.id
+            FOR UPDATE OF n
+            """)
+        {
+            numbers.append(
+                SenderNumber(
+                    id: try row.decode("id"), phone: try row.decode("phone"), connectionID: try row.decode("carrier_connection_id"),
+                    messagesPerSecond: try row.decode("mps"), dailyCap: try row.decode("daily_cap"), nextSlot: try row.decode("next_slot"),
+                    usedToday: try row.decode("used")))
+        }
+        var sticky: [UUID: UUID] = [:]
+        let leads = Array(Set(rows.filter { $0.presetNumberID == nil }.compactMap(\.leadID)))
+        if !leads.isEmpty {
+            for row in try await tx.query(
+                """
+                SELECT DISTINCT ON (x.lead_id) x.lead_id, x.phone_number_id FROM messages x
+                WHERE x.org_id = \(org) AND x.lead_id = ANY (\(leads)) AND x.direction = 'outbound' AND x.phone_number_id IS NOT NULL
+                  AND x.status IN ('sending', 'sent', 'delivered', 'undelivered')
+                ORDER BY x.lead_id, x.created_at DESC
+                """)
+            {
+                sticky[try row.decode("lead_id")] = try row.decode("phone_number_id")
+            }
+        }
+        return SenderContext(
+            planner: SenderPlanner(numbers: numbers, horizon: horizon), campaigns: campaigns,
+            orgPool: needsOrgPool ? numbers.map(\.id) : [], sticky: sticky)
+    }
+
+    /// Writes the numbers' moved slots and today's reservations back, in the claim's transaction.
+    static func saveReservations(_ tx: Transaction, org: OrgID, planner: SenderPlanner) async throws {
+        guard !planner.touched.isEmpty else { return }
+        let touched = Array(planner.touched)
+        try await tx.execute(
+            """
+            UPDATE phone_numbers n SET next_send_at = v.at
+            FROM unnest(\(touched), \(touched.map { planner.numbers[$0]!.nextSlot })) AS v(id, at) WHERE n.id = v.id
+            """)
+        let reserved = Array(planner.reservations)
+        try await tx.execute(
+            """
+            INSERT INTO phone_number_daily_usage AS u (org_id, phone_number_id, day, sent_count)
+            SELECT \(org), v.id, (clock_timestamp() AT TIME ZONE 'UTC')::date, v.n::int
+            FROM unnest(\(reserved.map(\.key)), \(reserved.map(\.value))) AS v(id, n)
+            ON CONFLICT (phone_number_id, day) DO UPDATE SET sent_count = u.sent_count + excluded.sent_count
+            """)
+    }
+}
+
+/// The batch's refusals and delays, written with one statement each plus their audit rows.
+struct BatchOutcome: Sendable {
+    var skipIDs: [UUID] = []
+    var skipReasons: [String] = []
+    var requeueIDs: [UUID] = []
+    var requeueTimes: [Date] = []
+    var auditActions: [String] = []
+    var auditTargets: [String] = []
+    var auditDetails: [String] = []
+
+    mutating func skip(_ id: UUID, reason: String) {
+        skipIDs.append(id)
+        skipReasons.append(reason)
+        audit("message.skipped", id, .object([("reason", .string(reason))]))
+    }
+
+    /// Back to the queue at `at`; a compliance delay (`audit` reason) is audited, a rate
+    /// deferral is not.
+    mutating func requeue(_ id: UUID, at: Date, audit reason: String?) {
+        requeueIDs.append(id)
+        requeueTimes.append(at)
+        if let reason {
+            audit(
+                "message.delayed", id,
+                .object([("reason", .string(reason)), ("send_after", .string(ISO8601DateFormatter().string(from: at)))]))
+        }
+    }
+
+    private mutating func audit(_ action: String, _ id: UUID, _ details: JSONValue) {
+        auditActions.append(action)
+        auditTargets.append(id.uuidString.lowercased())
+        auditDetails.append(details.serialized())
+    }
+
+    func apply(_ tx: Transaction, org: OrgID) async throws {
+        if !skipIDs.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE messages m SET status = 'skipped', skip_reason = v.reason
+                FROM unnest(\(skipIDs), \(skipReasons)) AS v(id, reason) WHERE m.id = v.id
+                """)
+        }
+        if !requeueIDs.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE messages m SET status = 'queued', send_after = v.at, claimed_at = NULL, claimed_by = NULL
+                FROM unnest(\(requeueIDs), \(requeueTimes)) AS v(id, at) WHERE m.id = v.id
+                """)
+        }
+        if !auditActions.isEmpty {
+            try await tx.execute(
+                """
+                INSERT INTO audit_events (org_id, action, target_type, target_id, metadata)
+                SELECT \(org), v.action, 'message', v.target, v.details::jsonb
+                FROM unnest(\(auditActions), \(auditTargets), \(auditDetails)) AS v(action, target, details)
+                """)
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import Synchronization
+import TowerCarrierHost
+import TowerProto
+import TowerStore
+
+/// How one hand-off ended.
+enum SendOutcome: Sendable, Hashable {
+    /// The carrier has it (provider id may be empty when the carrier did not say).
+    case sent(providerID: String, segments: Int)
+    /// Certainly not sent: back to the queue after `after`.
+    case requeue(after: TimeInterval, code: String)
+    /// Will not succeed.
+    case failed(code: String)
+    /// The carrier may have it and QueryStatus could not tell: left `sending` for the
+    /// stale-claim sweep, which asks again before any resend.
+    case unresolved
+}
+
+extension Dispatcher {
+    /// Hands the planned sends off at their slots, in groups of those that are due.
+    func handOff(_ planned: [PlannedSend], org: OrgID) async {
+        var pending = planned.sorted { $0.slot < $1.slot }[...]
+        while let first = pending.first {
+            if Task.isCancelled { return }
+            let wait = first.slot.timeIntervalSinceNow
+            if wait > 0.001 {
+                try? await Task.sleep(for: .microseconds(Int(wait * 1_000_000)))
+                continue
+            }
+            let cutoff = Date().addingTimeInterval(0.001)
+            let due = pending.prefix { $0.slot <= cutoff }
+            pending = pending.dropFirst(due.count)
+            do {
+                try await send(Array(due), org: org)
+            } catch {
+                // Rows stay claimed/sending; the stale-claim sweep recovers them.
+                logger.error("hand-off failed", metadata: ["org": "\(org)", "count": "\(due.count)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Marks the group `sending` (committed before anything reaches the carrier, so a crash
+    /// afterwards is resolved with QueryStatus), then, in a second transaction holding the
+    /// recipients' opt-out locks shared, re-checks opt-outs, sends, and records the outcomes.
+    func send(_ group: [PlannedSend], org: OrgID) async throws {
+        let me = configuration.instanceID
+        let marked: Set<UUID> = try await store.withTransaction(tenant: org) { tx in
+            let rows = try await tx.query(
+                """
+                UPDATE messages m SET status = 'sending', claimed_at = now(), attempts = m.attempts + 1,
+                    phone_number_id = v.number, from_phone = v.sender, carrier_connection_id = v.connection,
+                    sender_assigned = m.sender_assigned OR m.phone_number_id IS NULL
+                FROM unnest(\(group.map(\.id)), \(group.map(\.numberID)), \(group.map(\.fromPhone)), \(group.map(\.connectionID)))
+                    AS v(id, number, sender, connection)
+                WHERE m.id = v.id AND m.status = 'claimed' AND m.claimed_by = \(me)
+                RETURNING m.id
+                """)
+            return Set(try rows.map { try $0.decode("id", as: UUID.self) })
+        }
+        // A claim recovered by another dispatcher after our lease ran out is theirs now.
+        let live = group.filter { marked.contains($0.id) }
+        guard !live.isEmpty else { return }
+
+        // Resolve hosts outside the hand-off transaction: it may decrypt and configure.
+        var hosts: [UUID: (host: CarrierHost, connection: String, limiter: AsyncSemaphore)] = [:]
+        var unreachable: [UUID: String] = [:]
+        for connectionID in Set(live.map(\.connectionID)) {
+            do { hosts[connectionID] = try await host(for: connectionID, org: org) } catch {
+                unreachable[connectionID] = (error as? CarrierError).map { IntegrationServiceImpl.errorCode($0) } ?? "unavailable"
+                logger.warning("carrier connection unavailable", metadata: ["connection": "\(connectionID)", "error": "\(error)"])
+            }
+        }
+
+        // The body may run again after a deadlock; what reached the carrier must not be sent twice.
+        let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
+        try await store.withTransaction(tenant: org) { tx in
+            try await tx.execute(
+                """
+                SELECT count(pg_advisory_xact_lock_shared(k))
+                FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(live.map(\.toPhone))::text[]) p ORDER BY k) s
+                """)
+            var outcomes = handedOff.withLock { $0 } ?? [:]
+            var optedOut: [UUID] = []
+            if outcomes.isEmpty {
+                optedOut = try await tx.query(
+                    """
+                    UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out'
+                    WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.purpose <> 'compliance'
+                      AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL)
+                    RETURNING m.id
+                    """
+                ).map { try $0.decode("id", as: UUID.self) }
+                let refused = Set(optedOut)
+                outcomes = await self.deliver(live.filter { !refused.contains($0.id) }, hosts: hosts, unreachable: unreachable)
+                handedOff.withLock { $0 = outcomes }
+            }
+            try await Self.record(tx, org: org, group: live, outcomes: outcomes, optedOut: optedOut)
+        }
+    }
+
+    /// Sends concurrently, at most the plugin's max in-flight per carrier across this process.
+    func deliver(
+        _ sends: [PlannedSend], hosts: [UUID: (host: CarrierHost, connection: String, limiter: AsyncSemaphore)],
+        unreachable: [UUID: String]
+    ) async -> [UUID: SendOutcome] {
+        let timeout = configuration.sendTimeout
+        let maxAttempts = configuration.maxAttempts
+        return await withTaskGroup(of: (UUID, SendOutcome).self) { group in
+            for send in sends {
+                guard let target = hosts[send.connectionID] else {
+                    let code = unreachable[send.connectionID] ?? "unavailable"
+                    group.addTask {
+                        (send.id, Self.retryOrFail(attempt: send.attempts + 1, maxAttempts: maxAttempts, code: code, after: nil))
+                    }
+                    continue
+                }
+                group.addTask {
+                    await target.limiter.acquire()
+                    defer { target.limiter.release() }
+                    return (
+                        send.id,
+                        await Self.sendOne(
+                            send, host: target.host, connection: target.connection, timeout: timeout, maxAttempts: maxAttempts)
+                    )
+                }
+            }
+            var outcomes: [UUID: SendOutcome] = [:]
+            for await (id, outcome) in group { outcomes[id] = outcome }
+            return outcomes
+        }
+    }
+
+    static func sendOne(_ send: PlannedSend, host: CarrierHost, connection: String, timeout: Duration, maxAttempts: Int) async
+        -> SendOutcome
+    {
+        var request = Carrier_SendRequest()
+        request.idempotencyKey = send.idempotencyKey
+        request.from = send.fromPhone
+        request.to = send.toPhone
+        request.body = send.body
+        let startedAt = Date()
+        do {
+            let result = try await host.send(request, connection: connection, timeout: timeout)
+            return .sent(providerID: result.providerMessageID, segments: result.segments)
+        } catch {
+            switch error.submissionState {
+            case .submitted:
+                return .sent(providerID: "", segments: 0)
+            case .unknown:
+                // Never resend blind: ask the carrier whether it has the message.
+                switch await resolve(
+                    key: send.idempotencyKey, to: send.toPhone, from: send.fromPhone, notBefore: startedAt.addingTimeInterval(-1),
+                    host: host,
+                    connection: connection)
+                {
+                case .some(.some(let providerID)): return .sent(providerID: providerID, segments: 0)
+                case .some(.none): break
+                case .none: return .unresolved
+                }
+            case .notSubmitted:
+                break
+            }
+            let code = error.carrierCode.isEmpty ? IntegrationServiceImpl.errorCode(error) : error.carrierCode
+            if error.code == .permanent { return .failed(code: code) }
+            return retryOrFail(attempt: send.attempts + 1, maxAttempts: maxAttempts, code: code, after: error.retryAfter?.timeInterval)
+        }
+    }
+
+    /// Backoff 2^attempt seconds (at most 5 minutes) with jitter, or the carrier's retry-after;
+    /// failed once the attempts are used up.
+    static func retryOrFail(attempt: Int, maxAttempts: Int, code: String, after: TimeInterval?) -> SendOutcome {
+        if attempt >= maxAttempts { return .failed(code: code) }
+        let backoff = after ?? min(300, pow(2, Double(attempt))) * Double.random(in: 0.5...1)
+        return .requeue(after: backoff, code: code)
+    }
+
+    /// The carrier's provider id when it has the message (`.some(id)`), `.some(nil)` when it
+    /// certainly does not, nil when it could not be asked.
+    static func resolve(
+        key: String, to: String, from: String, notBefore: Date, host: CarrierHost, connection: String
+    ) async -> String?? {
+        var hint = Google_Protobuf_Timestamp()
+        hint.seconds = Int64(notBefore.timeIntervalSince1970)
+        for attempt in 0..<3 {
+            do {
+                let status = try await host.queryStatus(
+                    idempotencyKey: key, to: to, from: from, notBefore: hint, connection: connection, timeout: .seconds(10))
+                return status.found ? .some(status.providerMessageID) : .some(nil)
+            } catch {
+                try? await Task.sleep(for: .milliseconds(50 * (attempt + 1)))
+            }
+        }
+        return nil
+    }
+
+    /// Writes the group's outcomes: one statement per kind, plus the audit of opt-out refusals
+    /// and the daily-usage correction for reservations that were not used.
+    static func record(_ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], optedOut: [UUID]) async throws {
+        var sentIDs: [UUID] = []
+        var providerIDs: [String] = []
+        var segments: [Int] = []
+        var requeueIDs: [UUID] = []
+        var requeueTimes: [Date] = []
+        var requeueCodes: [String] = []
+        var failedIDs: [UUID] = []
+        var failedCodes: [String] = []
+        var unused: [UUID: Int] = [:]
+        var usedSegments: [UUID: Int] = [:]
+        let number = Dictionary(group.map { ($0.id, $0.numberID) }, uniquingKeysWith: { a, _ in a })
+        for id in optedOut { unused[number[id]!, default: 0] += 1 }
+        for (id, outcome) in outcomes {
+            switch outcome {
+            case .sent(let providerID, let count):
+                sentIDs.append(id)
+                providerIDs.append(providerID)
+                segments.append(count)
+                usedSegments[number[id]!, default: 0] += max(count, 1)
+            case .requeue(let after, let code):
+                requeueIDs.append(id)
+                requeueTimes.append(Date().addingTimeInterval(after))
+                requeueCodes.append(code)
+                unused[number[id]!, default: 0] += 1
+            case .failed(let code):
+                failedIDs.append(id)
+                failedCodes.append(code)
+            case .unresolved:
+                continue
+            }
+        }
+        if !sentIDs.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE messages m SET status = 'sent', sent_at = now(), provider_message_id = NULLIF(v.provider_id, ''),
+                    segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
+                FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
+                WHERE m.id = v.id AND m.status = 'sending'
+                """)
+        }
+        if !requeueIDs.isEmpty {
+            try await requeue(tx, ids: requeueIDs, at: requeueTimes, codes: requeueCodes)
+        }
+        if !failedIDs.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code
+                FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code) WHERE m.id = v.id AND m.status = 'sending'
+                """)
+        }
+        if !optedOut.isEmpty {
+            var outcome = BatchOutcome()
+            for id in optedOut { outcome.auditOnly(id, reason: "opted_out") }
+            try await outcome.apply(tx, org: org)
+        }
+        let numbers = Array(Set(unused.keys).union(usedSegments.keys))
+        if !numbers.isEmpty {
+            try await tx.execute(
+                """
+                UPDATE phone_number_daily_usage u
+                SET sent_count = GREATEST(0, u.sent_count - v.unused), segment_count = u.segment_count + v.segments
+                FROM unnest(\(numbers), \(numbers.map { unused[$0] ?? 0 }), \(numbers.map { usedSegments[$0] ?? 0 })) AS v(id, unused, segments)
+                WHERE u.phone_number_id = v.id AND u.day = (clock_timestamp() AT TIME ZONE 'UTC')::date
+                """)
+        }
+    }
+
+    /// Back to the queue, forgetting a sender the dispatcher chose (a preset one stays).
+    static func requeue(_ tx: Transaction, ids: [UUID], at: [Date], codes: [String?]) async throws {
+        try await tx.execute(
+            """
+            UPDATE messages m SET status = 'queued', send_after = v.at, claimed_at = NULL, claimed_by = NULL,
+                error_code = COALESCE(NULLIF(v.code, ''), m.error_code),
+                phone_number_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.phone_number_id END,
+                from_phone = CASE WHEN m.sender_assigned THEN NULL ELSE m.from_phone END,
+                carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
+                sender_assigned = false
+            FROM unnest(\(ids), \(at), \(codes.map { $0 ?? "" })::text[]) AS v(id, at, code)
+            WHERE m.id = v.id AND m.status = 'sending'
+            """)
+    }
+}
+
+extension BatchOutcome {
+    /// Audits a refusal whose status was already written.
+    mutating func auditOnly(_ id: UUID, reason: String) {
+        skip(id, reason: reason)
+        skipIDs.removeLast()
+        skipReasons.removeLast()
+    }
+}
