@@ -36,6 +36,9 @@ public struct OrgSettings: ProtoMessage {
     public var stopReplyText: String = ""
     /// Client IP ranges (CIDR) allowed to call the API as this org; empty allows every address.
     public var ipAllowlist: [String] = []
+    /// Whether free-text replies that revoke consent ("please stop texting me", FCC 24-18) opt the
+    /// phone out. True for a new org. Either way such replies are flagged for review.
+    public var freeTextOptOut: Bool = false
 
     public init() {}
 }
@@ -264,6 +267,7 @@ extension OrgSettings {
         self.helpReplyText = ProtoC.string(c.help_reply_text)
         self.stopReplyText = ProtoC.string(c.stop_reply_text)
         self.ipAllowlist = ProtoC.array(c.ip_allowlist, c.n_ip_allowlist) { ProtoC.string($0) }
+        self.freeTextOptOut = (c.free_text_opt_out != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__OrgSettings> {
@@ -277,6 +281,7 @@ extension OrgSettings {
         if !self.stopReplyText.isEmpty { m.pointee.stop_reply_text = arena.cString(self.stopReplyText) }
         m.pointee.n_ip_allowlist = self.ipAllowlist.count
         m.pointee.ip_allowlist = arena.array(self.ipAllowlist) { arena.cString($0) }
+        m.pointee.free_text_opt_out = (self.freeTextOptOut ? 1 : 0)
         return m
     }
 
@@ -289,6 +294,7 @@ extension OrgSettings {
         if !(self.helpReplyText.isEmpty) { o.append(("helpReplyText", .string(self.helpReplyText))) }
         if !(self.stopReplyText.isEmpty) { o.append(("stopReplyText", .string(self.stopReplyText))) }
         if !self.ipAllowlist.isEmpty { o.append(("ipAllowlist", .array(self.ipAllowlist.map { .string($0) }))) }
+        if !(!self.freeTextOptOut) { o.append(("freeTextOptOut", .bool(self.freeTextOptOut))) }
         return .object(o)
     }
 
@@ -305,6 +311,7 @@ extension OrgSettings {
             case "helpReplyText", "help_reply_text": self.helpReplyText = try ProtoJSON.string(value, field: "helpReplyText")
             case "stopReplyText", "stop_reply_text": self.stopReplyText = try ProtoJSON.string(value, field: "stopReplyText")
             case "ipAllowlist", "ip_allowlist": self.ipAllowlist = try ProtoJSON.array(value, field: "ipAllowlist").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "ipAllowlist") }
+            case "freeTextOptOut", "free_text_opt_out": self.freeTextOptOut = try ProtoJSON.bool(value, field: "freeTextOptOut")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

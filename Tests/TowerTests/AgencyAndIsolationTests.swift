@@ -114,6 +114,10 @@ struct IsolationMatrixTests {
         "ctower.v1.DeleteCarrierConnectionRequest": "connectionId",
         "ctower.v1.TestCarrierConnectionRequest": "connectionId",
         "ctower.v1.SendTestMessageRequest": "connectionId",
+        // Exercised in MessageServiceTests.crossTenantIdsAreNotFound.
+        "ctower.v1.GetMessageRequest": "messageId",
+        "ctower.v1.ListThreadRequest": "leadId",
+        "ctower.v1.SendMessageRequest": "leadId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -53,6 +53,12 @@ public enum AccessPolicy {
         set(IntegrationService.Method.deleteCarrierConnection, .role(.admin))
         set(IntegrationService.Method.testCarrierConnection, .role(.admin))
         set(IntegrationService.Method.sendTestMessage, .role(.admin))
+
+        set(MessageService.Method.getMessage, .role(.viewer))
+        set(MessageService.Method.listThread, .role(.viewer))
+        set(MessageService.Method.listInbox, .role(.viewer))
+        set(MessageService.Method.subscribeInbound, .role(.viewer))
+        set(MessageService.Method.sendMessage, .role(.agent))
         return t
     }()
 

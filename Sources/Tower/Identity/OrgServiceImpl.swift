@@ -90,11 +90,13 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 assignments.append("stop_reply_text = \(settings.stopReplyText.isEmpty ? nil : settings.stopReplyText)")
             case "ip_allowlist":
                 assignments.append("ip_allowlist = \(settings.ipAllowlist)::cidr[]")
+            case "free_text_opt_out":
+                assignments.append("free_text_opt_out = \(settings.freeTextOptOut)")
             default:
                 violations.append(
                     (
                         "update_mask",
-                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text or ip_allowlist"
+                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist or free_text_opt_out"
                     ))
             }
         }

@@ -51,11 +51,12 @@ public final class TowerServer: Sendable {
     let health: HealthService
     let cluster: EmbeddedPostgres?
     let carriers: CarrierRegistry
+    let inbound: InboundFeed
     let logger: Logger
 
     private init(
         address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?,
-        carriers: CarrierRegistry,
+        carriers: CarrierRegistry, inbound: InboundFeed,
         logger: Logger
     ) {
         self.address = address
@@ -64,6 +65,7 @@ public final class TowerServer: Sendable {
         self.health = health
         self.cluster = cluster
         self.carriers = carriers
+        self.inbound = inbound
         self.logger = logger
     }
 
@@ -104,14 +106,16 @@ public final class TowerServer: Sendable {
             await carriers.setEventSink { [logger] event in
                 await CarrierWebhookIngress.recordUnsolicited(event, store: store, logger: logger)
             }
+            let inbound = InboundFeed(store: store, logger: logger)
             let domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
+                MessageServiceImpl(store: store, feed: inbound),
             ]
             let served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
-                    IntegrationService.serviceName,
+                    IntegrationService.serviceName, MessageService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
@@ -128,7 +132,8 @@ public final class TowerServer: Sendable {
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()
             return TowerServer(
-                address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers, logger: logger)
+                address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers, inbound: inbound,
+                logger: logger)
         } catch {
             try? await cluster?.stop()
             throw error
@@ -138,6 +143,8 @@ public final class TowerServer: Sendable {
     /// Stops taking calls, lets in-flight calls finish within `grace`, closes the database.
     public func shutdown(grace: Duration) async {
         health.enterShutdown()
+        // Live inbox streams end first, so the drain does not wait for them.
+        await inbound.shutdown()
         await server.shutdown(gracePeriod: grace)
         await carriers.shutdown()
         store.shutdown()
