@@ -197,7 +197,8 @@ extension UInt8: SQLArrayElement {
 extension Array: SQLEncodable where Element: SQLArrayElement {
     public static var sqlTypeOID: UInt32 { Element.sqlArrayTypeOID }
     public var sqlBinding: SQLBinding {
-        if let bytes = self as? [UInt8] { return .binary(bytes, typeOID: PostgresType.bytea) }
+        // Test the element type, not the value: an empty array of any type casts to [UInt8].
+        if Element.self == UInt8.self, let bytes = self as? [UInt8] { return .binary(bytes, typeOID: PostgresType.bytea) }
         let elements = map { element -> String in
             guard let text = element.sqlBinding.textForm else { return "NULL" }
             return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
