@@ -40,6 +40,9 @@ public struct OrgSettings: ProtoMessage {
     /// to opt out") or only warns. New orgs start with true; turn it off only when recipients learn
     /// how to opt out another way. Changed with update_mask "require_opt_out_language".
     public var requireOptOutLanguage: Bool = false
+    /// Whether free-text replies that revoke consent ("please stop texting me", FCC 24-18) opt the
+    /// phone out. True for a new org. Either way such replies are flagged for review.
+    public var freeTextOptOut: Bool = false
 
     public init() {}
 }
@@ -269,6 +272,7 @@ extension OrgSettings {
         self.stopReplyText = ProtoC.string(c.stop_reply_text)
         self.ipAllowlist = ProtoC.array(c.ip_allowlist, c.n_ip_allowlist) { ProtoC.string($0) }
         self.requireOptOutLanguage = (c.require_opt_out_language != 0)
+        self.freeTextOptOut = (c.free_text_opt_out != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__OrgSettings> {
@@ -283,6 +287,7 @@ extension OrgSettings {
         m.pointee.n_ip_allowlist = self.ipAllowlist.count
         m.pointee.ip_allowlist = arena.array(self.ipAllowlist) { arena.cString($0) }
         m.pointee.require_opt_out_language = (self.requireOptOutLanguage ? 1 : 0)
+        m.pointee.free_text_opt_out = (self.freeTextOptOut ? 1 : 0)
         return m
     }
 
@@ -296,6 +301,7 @@ extension OrgSettings {
         if !(self.stopReplyText.isEmpty) { o.append(("stopReplyText", .string(self.stopReplyText))) }
         if !self.ipAllowlist.isEmpty { o.append(("ipAllowlist", .array(self.ipAllowlist.map { .string($0) }))) }
         if !(!self.requireOptOutLanguage) { o.append(("requireOptOutLanguage", .bool(self.requireOptOutLanguage))) }
+        if !(!self.freeTextOptOut) { o.append(("freeTextOptOut", .bool(self.freeTextOptOut))) }
         return .object(o)
     }
 
@@ -313,6 +319,7 @@ extension OrgSettings {
             case "stopReplyText", "stop_reply_text": self.stopReplyText = try ProtoJSON.string(value, field: "stopReplyText")
             case "ipAllowlist", "ip_allowlist": self.ipAllowlist = try ProtoJSON.array(value, field: "ipAllowlist").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "ipAllowlist") }
             case "requireOptOutLanguage", "require_opt_out_language": self.requireOptOutLanguage = try ProtoJSON.bool(value, field: "requireOptOutLanguage")
+            case "freeTextOptOut", "free_text_opt_out": self.freeTextOptOut = try ProtoJSON.bool(value, field: "freeTextOptOut")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

@@ -148,6 +148,15 @@ enum ConstraintMeanings {
         "webhook_endpoints_failures_nonnegative": "the failure counter cannot be negative",
         "webhook_logs_attempt_positive": "webhook attempts start at 1",
         "webhook_logs_status_range": "an HTTP status is between 100 and 599",
+        // inbound handling
+        "messages_intent_valid":
+            "message intent must be message, opt_out, resubscribe, help, revocation or possible_revocation",
+        "messages_intent_only_inbound": "only inbound messages have an intent",
+        "inbound_reviews_org_id_unique": "an inbound review with this id already exists",
+        "inbound_reviews_message_unique": "this message is already flagged for review",
+        "inbound_reviews_reason_valid": "review reason must be free_text_revocation or possible_revocation",
+        "inbound_reviews_status_valid": "review status must be open, confirmed or dismissed",
+        "inbound_reviews_resolved_has_time": "a resolved review, and only a resolved one, has a resolution time",
         // reference data
         "state_messaging_rules_state_code": "states are two upper-case letters, e.g. FL",
         "state_messaging_rules_window_valid": "a state window must lie within 08:00–21:00 and start before it ends",

@@ -392,6 +392,7 @@ enum TenantSeed {
                     'outbound', \(phone), 'Hi Seed', 'queued', now(), \(UUID().uuidString), \(connection))
             """,
             "INSERT INTO message_status_events (org_id, message_id, status, occurred_at) VALUES (\(org), \(message), 'queued', now())",
+            "INSERT INTO inbound_reviews (org_id, message_id, lead_id, phone, reason, phrase, opted_out) VALUES (\(org), \(message), \(lead), \(phone), 'possible_revocation', 'stop', false)",
             "INSERT INTO campaign_numbers (org_id, campaign_id, phone_number_id) VALUES (\(org), \(campaign), \(number))",
             "INSERT INTO webhook_endpoints (id, org_id, url, secret_encrypted) VALUES (\(endpoint), \(org), 'https://example.com/hook', \(randomBytes(48)))",
             "INSERT INTO webhook_logs (org_id, endpoint_id, event, event_id) VALUES (\(org), \(endpoint), 'message.sent', \(UUID()))",

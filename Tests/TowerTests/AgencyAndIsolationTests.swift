@@ -120,6 +120,10 @@ struct IsolationMatrixTests {
         "ctower.v1.ArchiveTemplateRequest": "templateId",
         "ctower.v1.RestoreTemplateRequest": "templateId",
         "ctower.v1.PreviewTemplateRequest": "templateId",
+        // Exercised in MessageServiceTests.crossTenantIdsAreNotFound.
+        "ctower.v1.GetMessageRequest": "messageId",
+        "ctower.v1.ListThreadRequest": "leadId",
+        "ctower.v1.SendMessageRequest": "leadId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -62,6 +62,11 @@ public enum AccessPolicy {
         set(TemplateService.Method.restoreTemplate, .role(.admin))
         set(TemplateService.Method.previewTemplate, .role(.viewer))
         set(TemplateService.Method.installStarterLibrary, .role(.admin))
+        set(MessageService.Method.getMessage, .role(.viewer))
+        set(MessageService.Method.listThread, .role(.viewer))
+        set(MessageService.Method.listInbox, .role(.viewer))
+        set(MessageService.Method.subscribeInbound, .role(.viewer))
+        set(MessageService.Method.sendMessage, .role(.agent))
         return t
     }()
 

@@ -30,7 +30,7 @@ enum IdentityRecords {
 
     static let orgColumns = """
         o.id, o.name, o.kind, o.parent_org_id, o.brand_name, o.time_zone, o.quiet_hours_start_minute, \
-        o.quiet_hours_end_minute, o.default_daily_cap, o.help_reply_text, o.stop_reply_text, \
+        o.quiet_hours_end_minute, o.default_daily_cap, o.help_reply_text, o.stop_reply_text, o.free_text_opt_out, \
         array_to_string(o.ip_allowlist, ',') AS ip_allowlist, o.require_opt_out_language, \
         (extract(epoch FROM o.created_at) * 1000000)::bigint AS created_us, \
         (extract(epoch FROM o.updated_at) * 1000000)::bigint AS updated_us
@@ -56,6 +56,7 @@ enum IdentityRecords {
         s.defaultDailyCap = try row.decode("default_daily_cap")
         s.helpReplyText = try row.decode("help_reply_text", as: String?.self) ?? ""
         s.stopReplyText = try row.decode("stop_reply_text", as: String?.self) ?? ""
+        s.freeTextOptOut = try row.decode("free_text_opt_out")
         let allowlist = try row.decode("ip_allowlist", as: String?.self) ?? ""
         s.ipAllowlist = allowlist.isEmpty ? [] : allowlist.split(separator: ",").map(String.init)
         s.requireOptOutLanguage = try row.decode("require_opt_out_language")

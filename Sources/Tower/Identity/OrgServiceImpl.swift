@@ -92,11 +92,13 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 assignments.append("ip_allowlist = \(settings.ipAllowlist)::cidr[]")
             case "require_opt_out_language":
                 assignments.append("require_opt_out_language = \(settings.requireOptOutLanguage)")
+            case "free_text_opt_out":
+                assignments.append("free_text_opt_out = \(settings.freeTextOptOut)")
             default:
                 violations.append(
                     (
                         "update_mask",
-                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist or require_opt_out_language"
+                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist, require_opt_out_language or free_text_opt_out"
                     ))
             }
         }

@@ -78,22 +78,9 @@ enum CarrierEventRecorder {
         return true
     }
 
-    /// Stores an inbound message, linked to the lead whose phone sent it and to our number.
+    /// Stores an inbound message on its lead's thread and handles its compliance keywords
+    /// (Messaging/InboundProcessor): opt-out, resubscribe, HELP, free-text revocation.
     static func record(_ message: Carrier_InboundMessage, orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws -> Bool {
-        guard isE164(message.from), isE164(message.to) else { return false }
-        let providerID = message.providerMessageID.isEmpty ? nil : message.providerMessageID
-        let body = String(message.body.prefix(1600))
-        let inserted = try await tx.execute(
-            """
-            INSERT INTO messages (org_id, lead_id, lead_phone_id, phone_number_id, direction, from_phone, to_phone, body, status,
-                                  carrier_connection_id, provider_message_id, received_at)
-            SELECT \(orgID), lp.lead_id, lp.id,
-                   (SELECT n.id FROM phone_numbers n WHERE n.phone = \(message.to) AND n.state <> 'released' LIMIT 1),
-                   'inbound', \(message.from), \(message.to), \(body), 'received', \(connectionID), \(providerID), \(date(message.receiveTime))
-            FROM (SELECT 1) one
-            LEFT JOIN LATERAL (SELECT l.id, l.lead_id FROM lead_phones l WHERE l.phone = \(message.from) ORDER BY l.position LIMIT 1) lp ON true
-            ON CONFLICT (carrier_connection_id, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
-            """)
-        return inserted > 0
+        try await InboundProcessor.record(message, orgID: orgID, connectionID: connectionID, tx: tx) != nil
     }
 }

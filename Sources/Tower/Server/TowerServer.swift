@@ -65,11 +65,12 @@ public final class TowerServer: Sendable {
     let cluster: EmbeddedPostgres?
     let carriers: CarrierRegistry
     let dispatcher: Dispatcher?
+    let inbound: InboundFeed
     let logger: Logger
 
     private init(
         address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?,
-        carriers: CarrierRegistry, dispatcher: Dispatcher?,
+        carriers: CarrierRegistry, dispatcher: Dispatcher?, inbound: InboundFeed,
         logger: Logger
     ) {
         self.address = address
@@ -79,6 +80,7 @@ public final class TowerServer: Sendable {
         self.cluster = cluster
         self.carriers = carriers
         self.dispatcher = dispatcher
+        self.inbound = inbound
         self.logger = logger
     }
 
@@ -119,16 +121,16 @@ public final class TowerServer: Sendable {
             await carriers.setEventSink { [logger] event in
                 await CarrierWebhookIngress.recordUnsolicited(event, store: store, logger: logger)
             }
+            let inbound = InboundFeed(store: store, logger: logger)
             var domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
-                TemplateServiceImpl(store: store),
+                TemplateServiceImpl(store: store), MessageServiceImpl(store: store, feed: inbound),
             ]
             var served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
-                    IntegrationService.serviceName,
-                    TemplateService.serviceName,
+                    IntegrationService.serviceName, TemplateService.serviceName, MessageService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             if !options.role.servesAPI {
@@ -156,7 +158,7 @@ public final class TowerServer: Sendable {
             }
             return TowerServer(
                 address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers,
-                dispatcher: dispatcher, logger: logger)
+                dispatcher: dispatcher, inbound: inbound, logger: logger)
         } catch {
             try? await cluster?.stop()
             throw error
@@ -166,6 +168,8 @@ public final class TowerServer: Sendable {
     /// Stops taking calls, lets in-flight calls finish within `grace`, closes the database.
     public func shutdown(grace: Duration) async {
         health.enterShutdown()
+        // Live inbox streams end first, so the drain does not wait for them.
+        await inbound.shutdown()
         await dispatcher?.stop()
         await server.shutdown(gracePeriod: grace)
         await carriers.shutdown()

@@ -117,10 +117,15 @@ struct  Ctower__V1__OrgSettings
    * how to opt out another way. Changed with update_mask "require_opt_out_language".
    */
   protobuf_c_boolean require_opt_out_language;
+  /*
+   * Whether free-text replies that revoke consent ("please stop texting me", FCC 24-18) opt the
+   * phone out. True for a new org. Either way such replies are flagged for review.
+   */
+  protobuf_c_boolean free_text_opt_out;
 };
 #define CTOWER__V1__ORG_SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__org_settings__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
 
 
 struct  Ctower__V1__Org

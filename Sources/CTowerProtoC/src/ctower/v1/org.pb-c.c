@@ -508,7 +508,7 @@ const ProtobufCMessageDescriptor ctower__v1__quiet_hours_policy__descriptor =
   (ProtobufCMessageInit) ctower__v1__quiet_hours_policy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptors[8] =
+static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptors[9] =
 {
   {
     "brand_name",
@@ -606,10 +606,23 @@ static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "free_text_opt_out",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__OrgSettings, free_text_opt_out),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__org_settings__field_indices_by_name[] = {
   0,   /* field[0] = brand_name */
   3,   /* field[3] = default_daily_cap */
+  8,   /* field[8] = free_text_opt_out */
   4,   /* field[4] = help_reply_text */
   6,   /* field[6] = ip_allowlist */
   2,   /* field[2] = quiet_hours */
@@ -620,7 +633,7 @@ static const unsigned ctower__v1__org_settings__field_indices_by_name[] = {
 static const ProtobufCIntRange ctower__v1__org_settings__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor ctower__v1__org_settings__descriptor =
 {
@@ -630,7 +643,7 @@ const ProtobufCMessageDescriptor ctower__v1__org_settings__descriptor =
   "Ctower__V1__OrgSettings",
   "ctower.v1",
   sizeof(Ctower__V1__OrgSettings),
-  8,
+  9,
   ctower__v1__org_settings__field_descriptors,
   ctower__v1__org_settings__field_indices_by_name,
   1,  ctower__v1__org_settings__number_ranges,
