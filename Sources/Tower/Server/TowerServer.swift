@@ -107,11 +107,13 @@ public final class TowerServer: Sendable {
             let domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
+                NumberServiceImpl(store: store), CampaignServiceImpl(store: store),
             ]
             let served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
                     IntegrationService.serviceName,
+                    NumberService.serviceName, CampaignService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
