@@ -161,6 +161,11 @@ enum ConstraintMeanings {
         "state_messaging_rules_state_code": "states are two upper-case letters, e.g. FL",
         "state_messaging_rules_window_valid": "a state window must lie within 08:00–21:00 and start before it ends",
         "state_messaging_rules_limit_positive": "a state message limit must be positive",
+        "area_codes_format": "an area code is three digits, the first 2-9",
+        "area_codes_region_code": "an area code's region is a two-letter state or province code",
+        "area_codes_country_valid": "area codes are listed for US and CA",
+        "area_codes_zones_present": "an area code lists at least one time zone",
+        "campaigns_schedule_basis_valid": "a campaign's schedule is in org or recipient time",
     ]
 
     /// The meaning of `constraint`, or one derived from its name.

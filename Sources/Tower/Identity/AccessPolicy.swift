@@ -67,6 +67,22 @@ public enum AccessPolicy {
         set(MessageService.Method.listInbox, .role(.viewer))
         set(MessageService.Method.subscribeInbound, .role(.viewer))
         set(MessageService.Method.sendMessage, .role(.agent))
+
+        set(NumberService.Method.addNumber, .role(.admin))
+        set(NumberService.Method.listNumbers, .role(.viewer))
+        set(NumberService.Method.updateNumber, .role(.admin))
+        set(NumberService.Method.releaseNumber, .role(.admin))
+
+        set(CampaignService.Method.createCampaign, .role(.agent))
+        set(CampaignService.Method.getCampaign, .role(.viewer))
+        set(CampaignService.Method.listCampaigns, .role(.viewer))
+        set(CampaignService.Method.updateCampaign, .role(.agent))
+        set(CampaignService.Method.startCampaign, .role(.agent))
+        set(CampaignService.Method.pauseCampaign, .role(.agent))
+        set(CampaignService.Method.resumeCampaign, .role(.agent))
+        set(CampaignService.Method.cancelCampaign, .role(.agent))
+        set(CampaignService.Method.cloneCampaign, .role(.agent))
+        set(CampaignService.Method.watchCampaignProgress, .role(.viewer))
         return t
     }()
 

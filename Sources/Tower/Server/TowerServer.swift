@@ -125,12 +125,14 @@ public final class TowerServer: Sendable {
             var domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
-                TemplateServiceImpl(store: store), MessageServiceImpl(store: store, feed: inbound),
+                TemplateServiceImpl(store: store), MessageServiceImpl(store: store, feed: inbound), NumberServiceImpl(store: store),
+                CampaignServiceImpl(store: store),
             ]
             var served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
-                    IntegrationService.serviceName, TemplateService.serviceName, MessageService.serviceName,
+                    IntegrationService.serviceName, TemplateService.serviceName, MessageService.serviceName, NumberService.serviceName,
+                    CampaignService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             if !options.role.servesAPI {
