@@ -114,6 +114,10 @@ struct IsolationMatrixTests {
         "ctower.v1.DeleteCarrierConnectionRequest": "connectionId",
         "ctower.v1.TestCarrierConnectionRequest": "connectionId",
         "ctower.v1.SendTestMessageRequest": "connectionId",
+        // Exercised in LeadImportTests.anotherOrgNeverSeesOrMergesIntoTheseLeads.
+        "ctower.v1.GetImportJobRequest": "importJobId",
+        "ctower.v1.WatchImportJobRequest": "importJobId",
+        "ctower.v1.ListImportErrorsRequest": "importJobId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

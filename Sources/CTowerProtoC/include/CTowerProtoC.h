@@ -3,6 +3,7 @@
 #include "ctower/v1/auth.pb-c.h"
 #include "ctower/v1/common.pb-c.h"
 #include "ctower/v1/integration.pb-c.h"
+#include "ctower/v1/lead.pb-c.h"
 #include "ctower/v1/org.pb-c.h"
 #include "ctower/v1/user.pb-c.h"
 #include "google/protobuf/any.pb-c.h"

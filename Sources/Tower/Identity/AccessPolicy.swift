@@ -53,6 +53,13 @@ public enum AccessPolicy {
         set(IntegrationService.Method.deleteCarrierConnection, .role(.admin))
         set(IntegrationService.Method.testCarrierConnection, .role(.admin))
         set(IntegrationService.Method.sendTestMessage, .role(.admin))
+
+        set(LeadService.Method.importLeads, .role(.agent))
+        set(LeadService.Method.suggestColumnMapping, .role(.viewer))
+        set(LeadService.Method.getImportJob, .role(.viewer))
+        set(LeadService.Method.listImportJobs, .role(.viewer))
+        set(LeadService.Method.watchImportJob, .role(.viewer))
+        set(LeadService.Method.listImportErrors, .role(.viewer))
         return t
     }()
 

@@ -107,11 +107,12 @@ public final class TowerServer: Sendable {
             let domain: [any RPCService] = [
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
+                LeadServiceImpl(store: store),
             ]
             let served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
-                    IntegrationService.serviceName,
+                    IntegrationService.serviceName, LeadService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             let reflection = ReflectionService(files: TowerProtoFiles.all, serviceNames: served)
