@@ -30,14 +30,19 @@ CREATE TABLE import_errors (
 );
 
 -- Same owner and same property: the second dedupe key of imports (the first is a shared phone).
--- NULL when either half is unknown, so leads without an owner or a property never match.
+-- NULL when either half is unknown, so leads without an owner or a property never match. Names
+-- and addresses are stored trimmed with inner whitespace collapsed (imports and LeadService both
+-- normalise them), so the key only folds case. One expression of immutable operators, so the
+-- planner inlines it: imports compute it for every staged row.
 CREATE FUNCTION ctower_lead_owner_key(owner_name text, first_name text, last_name text, property_address text, apn text)
     RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-    SELECT lower(regexp_replace(btrim(coalesce(nullif(btrim(owner_name), ''), concat_ws(' ', first_name, last_name))), '\s+', ' ', 'g'))
-        || '|' || lower(regexp_replace(btrim(coalesce(nullif(btrim(property_address), ''), apn)), '\s+', ' ', 'g'))
-    WHERE btrim(coalesce(nullif(btrim(owner_name), ''), concat_ws(' ', first_name, last_name))) <> ''
-      AND btrim(coalesce(nullif(btrim(property_address), ''), apn, '')) <> ''
+    SELECT CASE
+        WHEN coalesce(nullif(owner_name, ''), nullif(btrim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), '')) IS NULL
+          OR coalesce(nullif(property_address, ''), nullif(apn, '')) IS NULL THEN NULL
+        ELSE lower(coalesce(nullif(owner_name, ''), btrim(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))))
+            || '|' || lower(coalesce(nullif(property_address, ''), apn))
+    END
     $$;
 CREATE INDEX leads_org_owner_key_idx ON leads (org_id, ctower_lead_owner_key(owner_name, first_name, last_name, property_address, apn));
 
