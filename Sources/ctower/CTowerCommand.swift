@@ -7,5 +7,7 @@ struct CTowerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctower",
         abstract: "Control Tower: compliant SMS outreach for land buyers, investors and agencies.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, CarrierCommand.self, LoginCommand.self, WhoAmICommand.self])
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, CarrierCommand.self, LoginCommand.self, WhoAmICommand.self, BenchCommand.self,
+        ])
 }

@@ -124,6 +124,10 @@ struct IsolationMatrixTests {
         "ctower.v1.GetMessageRequest": "messageId",
         "ctower.v1.ListThreadRequest": "leadId",
         "ctower.v1.SendMessageRequest": "leadId",
+        // Exercised in LeadImportTests.anotherOrgNeverSeesOrMergesIntoTheseLeads.
+        "ctower.v1.GetImportJobRequest": "importJobId",
+        "ctower.v1.WatchImportJobRequest": "importJobId",
+        "ctower.v1.ListImportErrorsRequest": "importJobId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -4,6 +4,7 @@
 #include "ctower/v1/campaign.pb-c.h"
 #include "ctower/v1/common.pb-c.h"
 #include "ctower/v1/integration.pb-c.h"
+#include "ctower/v1/lead.pb-c.h"
 #include "ctower/v1/message.pb-c.h"
 #include "ctower/v1/number.pb-c.h"
 #include "ctower/v1/org.pb-c.h"

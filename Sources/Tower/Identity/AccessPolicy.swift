@@ -83,6 +83,13 @@ public enum AccessPolicy {
         set(CampaignService.Method.cancelCampaign, .role(.agent))
         set(CampaignService.Method.cloneCampaign, .role(.agent))
         set(CampaignService.Method.watchCampaignProgress, .role(.viewer))
+
+        set(LeadService.Method.importLeads, .role(.agent))
+        set(LeadService.Method.suggestColumnMapping, .role(.viewer))
+        set(LeadService.Method.getImportJob, .role(.viewer))
+        set(LeadService.Method.listImportJobs, .role(.viewer))
+        set(LeadService.Method.watchImportJob, .role(.viewer))
+        set(LeadService.Method.listImportErrors, .role(.viewer))
         return t
     }()
 

@@ -4,6 +4,8 @@ public enum ColumnMapping {
     public enum Field: String, Sendable, Hashable, CaseIterable {
         case firstName = "first_name", lastName = "last_name", fullName = "full_name"
         case phone1 = "phone_1", phone2 = "phone_2", phone3 = "phone_3"
+        /// The line type of phone 1, 2 or 3, one value per row ("mobile", "landline"...).
+        case phone1Type = "phone_1_type", phone2Type = "phone_2_type", phone3Type = "phone_3_type"
         case email
         case mailingAddress = "mailing_address", mailingCity = "mailing_city", mailingState = "mailing_state", mailingZip = "mailing_zip"
         case propertyAddress = "property_address", propertyCity = "property_city", propertyState = "property_state", propertyZip =
@@ -22,7 +24,12 @@ public enum ColumnMapping {
             func has(_ words: String...) -> Bool { words.contains { h.contains(" \($0) ") } }
             let mailing = has("mailing", "mail", "owner address", "owner city", "owner state", "owner zip")
             var field: Field?
-            if has("phone", "cell", "mobile", "tel", "telephone", "wireless") {
+            if has("phone", "cell", "mobile", "tel", "telephone", "wireless", "landline"), has("type", "line type", "kind") {
+                // "Phone 2 Type": the type of the phone with that number, else of the last phone seen.
+                let types: [Field] = [.phone1Type, .phone2Type, .phone3Type]
+                let n = h.split(separator: " ").compactMap({ Int($0) }).first ?? max(phoneCount, 1)
+                field = (1...3).contains(n) ? types[n - 1] : nil
+            } else if has("phone", "cell", "mobile", "tel", "telephone", "wireless", "landline") {
                 let phones: [Field] = [.phone1, .phone2, .phone3]
                 if let n = h.split(separator: " ").compactMap({ Int($0) }).first, (1...3).contains(n) {
                     field = phones[n - 1]
@@ -61,5 +68,30 @@ public enum ColumnMapping {
             used.insert(chosen)
             return chosen
         }
+    }
+
+    /// A phone's line type as lead_phones stores it.
+    public enum PhoneKind: String, Sendable, Hashable {
+        case mobile, landline, voip
+    }
+
+    /// The line type a phone column's header implies ("Cell Phone", "Landline 1"), if any.
+    public static func phoneKind(impliedByHeader header: String) -> PhoneKind? {
+        phoneKind(words: header)
+    }
+
+    /// A line type written in a cell ("Mobile", "wireless", "LAND LINE", "VoIP"), if recognised.
+    public static func phoneKind(value: String) -> PhoneKind? {
+        phoneKind(words: value)
+    }
+
+    private static func phoneKind(words text: String) -> PhoneKind? {
+        let words = Set(text.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init))
+        if !words.isDisjoint(with: ["cell", "mobile", "cellular", "wireless"]) { return .mobile }
+        if !words.isDisjoint(with: ["landline", "home", "residential"]) || (words.contains("land") && words.contains("line")) {
+            return .landline
+        }
+        if words.contains("voip") { return .voip }
+        return nil
     }
 }

@@ -126,13 +126,13 @@ public final class TowerServer: Sendable {
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
                 TemplateServiceImpl(store: store), MessageServiceImpl(store: store, feed: inbound), NumberServiceImpl(store: store),
-                CampaignServiceImpl(store: store),
+                CampaignServiceImpl(store: store), LeadServiceImpl(store: store),
             ]
             var served =
                 [
                     Grpc_Health_V1_Health.serviceName, AuthService.serviceName, OrgService.serviceName, UserService.serviceName,
                     IntegrationService.serviceName, TemplateService.serviceName, MessageService.serviceName, NumberService.serviceName,
-                    CampaignService.serviceName,
+                    CampaignService.serviceName, LeadService.serviceName,
                 ]
                 + ReflectionService.serviceNames
             if !options.role.servesAPI {

@@ -1,0 +1,151 @@
+/// An incremental RFC 4180 reader: bytes go in as they arrive (split anywhere, even inside a
+/// quoted field or a multi-byte character), whole rows come out.
+///
+/// Quoted fields may hold commas, doubled quotes and line breaks; rows end in CRLF, LF or a lone
+/// CR; a UTF-8 byte-order mark at the very start is skipped. It is lenient where files in the
+/// wild are sloppy (a quote inside an unquoted field is kept as a character, text after a closing
+/// quote is appended) and strict about memory: one row may hold at most `maxRowBytes`, so an
+/// unclosed quote cannot make it buffer a whole upload.
+public struct CSVReader: Sendable {
+    public struct RowTooLong: Error, Sendable, Hashable {
+        /// 1-based number of the row (counting the header row as 1) that grew too long.
+        public var row: Int
+        public var limit: Int
+    }
+
+    private enum State: Sendable {
+        case fieldStart, unquoted, quoted, quoteInQuoted, afterCR
+    }
+
+    public let maxRowBytes: Int
+    private var state = State.fieldStart
+    private var field: [UInt8] = []
+    private var row: [String] = []
+    private var rowBytes = 0
+    private var bomBytesSeen = 0
+    private var started = false
+    /// Rows emitted so far.
+    public private(set) var rowsRead = 0
+
+    public init(maxRowBytes: Int = 1 << 20) {
+        self.maxRowBytes = maxRowBytes
+    }
+
+    private static let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+    private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+    /// Reads `bytes`, calling `emit` with each row it completes.
+    public mutating func feed(_ bytes: [UInt8], _ emit: ([String]) throws -> Void) throws {
+        var index = 0
+        // The byte-order mark may arrive split across chunks.
+        while !started, index < bytes.count {
+            if bytes[index] == Self.bom[bomBytesSeen] {
+                bomBytesSeen += 1
+                index += 1
+                if bomBytesSeen == 3 { started = true }
+            } else {
+                started = true
+                // A partial mark was ordinary data after all.
+                let partial = Array(Self.bom[0..<bomBytesSeen])
+                bomBytesSeen = 0
+                try consume(partial, from: 0, emit)
+            }
+        }
+        try consume(bytes, from: index, emit)
+    }
+
+    /// Ends the input: emits the last row if the file did not end with a line break.
+    public mutating func finish(_ emit: ([String]) throws -> Void) throws {
+        if !started, bomBytesSeen > 0 {
+            started = true
+            let partial = Array(Self.bom[0..<bomBytesSeen])
+            try consume(partial, from: 0, emit)
+        }
+        switch state {
+        case .fieldStart where row.isEmpty, .afterCR:
+            break
+        default:
+            try endRow(emit)
+        }
+        state = .fieldStart
+    }
+
+    private mutating func consume(_ bytes: [UInt8], from start: Int, _ emit: ([String]) throws -> Void) throws {
+        var index = start
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch state {
+            case .afterCR:
+                state = .fieldStart
+                if byte == Self.lf { continue }
+                fallthrough
+            case .fieldStart:
+                switch byte {
+                case Self.quote: state = .quoted
+                case Self.comma: endField()
+                case Self.cr:
+                    try endRow(emit)
+                    state = .afterCR
+                case Self.lf: try endRow(emit)
+                default:
+                    try append(byte)
+                    state = .unquoted
+                }
+            case .unquoted:
+                switch byte {
+                case Self.comma:
+                    endField()
+                    state = .fieldStart
+                case Self.cr:
+                    try endRow(emit)
+                    state = .afterCR
+                case Self.lf:
+                    try endRow(emit)
+                    state = .fieldStart
+                default: try append(byte)
+                }
+            case .quoted:
+                if byte == Self.quote { state = .quoteInQuoted } else { try append(byte) }
+            case .quoteInQuoted:
+                switch byte {
+                case Self.quote:
+                    try append(byte)
+                    state = .quoted
+                case Self.comma:
+                    endField()
+                    state = .fieldStart
+                case Self.cr:
+                    try endRow(emit)
+                    state = .afterCR
+                case Self.lf:
+                    try endRow(emit)
+                    state = .fieldStart
+                default:
+                    try append(byte)
+                    state = .unquoted
+                }
+            }
+        }
+    }
+
+    private mutating func append(_ byte: UInt8) throws {
+        field.append(byte)
+        rowBytes += 1
+        if rowBytes > maxRowBytes { throw RowTooLong(row: rowsRead + 1, limit: maxRowBytes) }
+    }
+
+    private mutating func endField() {
+        row.append(String(decoding: field, as: UTF8.self))
+        field.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func endRow(_ emit: ([String]) throws -> Void) throws {
+        endField()
+        let completed = row
+        row.removeAll(keepingCapacity: true)
+        rowBytes = 0
+        rowsRead += 1
+        try emit(completed)
+    }
+}
