@@ -9,5 +9,6 @@ struct CTowerCommand: AsyncParsableCommand {
         abstract: "Control Tower: compliant SMS outreach for land buyers, investors and agencies.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, CarrierCommand.self, LoginCommand.self, WhoAmICommand.self, BenchCommand.self,
+            DemoCommand.self,
         ])
 }
