@@ -144,6 +144,17 @@ public struct SendMessageRequest: ProtoMessage {
     public init() {}
 }
 
+public struct ResolveReviewRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ResolveReviewRequest"
+
+    /// The flagged inbound message (needs_review true). Required.
+    public var messageID: String = ""
+    /// CONFIRMED or DISMISSED. Required.
+    public var resolution: ReviewResolution = .unspecified
+
+    public init() {}
+}
+
 /// Which way a message went.
 public enum MessageDirection: ProtoEnum, CaseIterable {
     case unspecified  // MESSAGE_DIRECTION_UNSPECIFIED = 0
@@ -432,6 +443,58 @@ public enum MessageIntent: ProtoEnum, CaseIterable {
     }
 
     public static var allCases: [Self] { [.unspecified, .message, .optOut, .resubscribe, .help, .revocation, .possibleRevocation] }
+}
+
+/// What a person decided about a flagged inbound message.
+public enum ReviewResolution: ProtoEnum, CaseIterable {
+    case unspecified  // REVIEW_RESOLUTION_UNSPECIFIED = 0
+    /// It does revoke consent: the phone is opted out now if it was not already.
+    case confirmed  // REVIEW_RESOLUTION_CONFIRMED = 1
+    /// It does not revoke consent. An opt-out it caused stays: only the recipient ends an opt-out,
+    /// by texting START.
+    case dismissed  // REVIEW_RESOLUTION_DISMISSED = 2
+    /// A value this schema does not know, kept so it survives a round trip.
+    case unrecognized(Int32)
+
+    public init() { self = .unspecified }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .confirmed
+        case 2: self = .dismissed
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .confirmed: 1
+        case .dismissed: 2
+        case .unrecognized(let v): v
+        }
+    }
+
+    public var protoName: String? {
+        switch self {
+        case .unspecified: "REVIEW_RESOLUTION_UNSPECIFIED"
+        case .confirmed: "REVIEW_RESOLUTION_CONFIRMED"
+        case .dismissed: "REVIEW_RESOLUTION_DISMISSED"
+        case .unrecognized: nil
+        }
+    }
+
+    public init?(protoName: String) {
+        switch protoName {
+        case "REVIEW_RESOLUTION_UNSPECIFIED": self = .unspecified
+        case "REVIEW_RESOLUTION_CONFIRMED": self = .confirmed
+        case "REVIEW_RESOLUTION_DISMISSED": self = .dismissed
+        default: return nil
+        }
+    }
+
+    public static var allCases: [Self] { [.unspecified, .confirmed, .dismissed] }
 }
 
 extension Message {
@@ -964,6 +1027,54 @@ extension SendMessageRequest {
     }
 }
 
+extension ResolveReviewRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ResolveReviewRequest.self, initialize: ctower__v1__resolve_review_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ResolveReviewRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ResolveReviewRequest>) {
+        self.init()
+        let c = p.pointee
+        self.messageID = ProtoC.string(c.message_id)
+        self.resolution = ReviewResolution(rawValue: Int32(truncatingIfNeeded: c.resolution.rawValue))
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ResolveReviewRequest> {
+        let m = arena.allocate(Ctower__V1__ResolveReviewRequest.self)
+        ctower__v1__resolve_review_request__init(m)
+        if !self.messageID.isEmpty { m.pointee.message_id = arena.cString(self.messageID) }
+        m.pointee.resolution = Ctower__V1__ReviewResolution(rawValue: .init(truncatingIfNeeded: self.resolution.rawValue))
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.messageID.isEmpty) { o.append(("messageId", .string(self.messageID))) }
+        if !(self.resolution.rawValue == 0) { o.append(("resolution", self.resolution.jsonValue)) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "messageId", "message_id": self.messageID = try ProtoJSON.string(value, field: "messageId")
+            case "resolution": self.resolution = try ReviewResolution(jsonValue: value, field: "resolution")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
 /// A lead's conversation. Messages are queued here and sent by the dispatcher, which applies
 /// opt-outs, consent, do-not-call, quiet hours and state caps at send time.
 public enum MessageService {
@@ -984,7 +1095,11 @@ public enum MessageService {
         /// wrote to, else from one the dispatcher chooses. FAILED_PRECONDITION when the phone has opted
         /// out. Role: agent.
         public static let sendMessage = MethodDescriptor(service: "ctower.v1.MessageService", method: "SendMessage", kind: .unary)
-        public static let all: [MethodDescriptor] = [getMessage, listThread, listInbox, subscribeInbound, sendMessage]
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        public static let resolveReview = MethodDescriptor(service: "ctower.v1.MessageService", method: "ResolveReview", kind: .unary)
+        public static let all: [MethodDescriptor] = [getMessage, listThread, listInbox, subscribeInbound, sendMessage, resolveReview]
     }
 
     /// A lead's conversation. Messages are queued here and sent by the dispatcher, which applies
@@ -1003,6 +1118,10 @@ public enum MessageService {
         /// wrote to, else from one the dispatcher chooses. FAILED_PRECONDITION when the phone has opted
         /// out. Role: agent.
         func sendMessage(request: SendMessageRequest, context: ServerContext) async throws -> Message
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        func resolveReview(request: ResolveReviewRequest, context: ServerContext) async throws -> Message
     }
 
     /// A typed client of ctower.v1.MessageService over any channel (HTTP/2, in-process).
@@ -1038,6 +1157,13 @@ public enum MessageService {
         public func sendMessage(_ request: SendMessageRequest, options: CallOptions = CallOptions()) async throws -> Message {
             try await channel.unary(Method.sendMessage, request, options: options)
         }
+
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        public func resolveReview(_ request: ResolveReviewRequest, options: CallOptions = CallOptions()) async throws -> Message {
+            try await channel.unary(Method.resolveReview, request, options: options)
+        }
     }
 }
 
@@ -1049,6 +1175,7 @@ extension MessageService.ServiceProtocol {
             .unary(MessageService.Method.listInbox) { try await self.listInbox(request: $0, context: $1) },
             .serverStreaming(MessageService.Method.subscribeInbound) { try await self.subscribeInbound(request: $0, responses: $1, context: $2) },
             .unary(MessageService.Method.sendMessage) { try await self.sendMessage(request: $0, context: $1) },
+            .unary(MessageService.Method.resolveReview) { try await self.resolveReview(request: $0, context: $1) },
         ]
     }
 }

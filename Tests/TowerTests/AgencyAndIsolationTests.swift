@@ -118,6 +118,7 @@ struct IsolationMatrixTests {
         "ctower.v1.GetMessageRequest": "messageId",
         "ctower.v1.ListThreadRequest": "leadId",
         "ctower.v1.SendMessageRequest": "leadId",
+        "ctower.v1.ResolveReviewRequest": "messageId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

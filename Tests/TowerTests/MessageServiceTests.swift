@@ -224,8 +224,53 @@ struct MessageServiceTests {
         send.leadPhoneID = bLead.leadPhone
         #expect(await status { try await a.messages.sendMessage(send, options: a.options) } == .notFound)
 
+        let bFlagged = try #require(try await b.receive(from: bLead.phone, body: "can you stop by?"))
+        var resolve = ResolveReviewRequest()
+        resolve.messageID = bFlagged.messageID
+        resolve.resolution = .confirmed
+        #expect(await status { try await a.messages.resolveReview(resolve, options: a.options) } == .notFound)
+        #expect(try await b.count("SELECT count(*) FROM inbound_reviews WHERE status = 'open'") == 1)
+        #expect(try await b.count("SELECT count(*) FROM opt_outs") == 0)
+
         #expect(try await b.count("SELECT count(*) FROM messages WHERE direction = 'outbound'") == 0)
-        #expect(try await b.messages.listThread(thread, options: b.options).messages.map(\.id) == [bMessage.messageID])
+        #expect(try await b.messages.listThread(thread, options: b.options).messages.map(\.id) == [bFlagged.messageID, bMessage.messageID])
+    }
+
+    @Test func reviewsAreResolvedByPeople() async throws {
+        let f = try await InboundFixture.make("Messages reviews")
+        try await f.setBrand("Quiet Co", freeTextOptOut: false)
+        let ada = try await f.addLead()
+        let (_, queued) = try await f.queueCampaignMessage(lead: ada.lead, leadPhone: ada.leadPhone, phone: ada.phone)
+        let revocation = try #require(try await f.receive(from: ada.phone, body: "take me off your list"))
+        let nearMiss = try #require(try await f.receive(from: ada.phone, body: "stop by the lot on friday?"))
+        let plain = try #require(try await f.receive(from: ada.phone, body: "ok"))
+
+        var resolve = ResolveReviewRequest()
+        resolve.messageID = nearMiss.messageID
+        #expect(await status { try await f.messages.resolveReview(resolve, options: f.options) } == .invalidArgument)
+        resolve.resolution = .dismissed
+        let dismissed = try await f.messages.resolveReview(resolve, options: f.options)
+        #expect(!dismissed.needsReview)
+        #expect(try await f.count("SELECT count(*) FROM opt_outs") == 0)
+        #expect(await status { try await f.messages.resolveReview(resolve, options: f.options) } == .failedPrecondition)
+        resolve.messageID = plain.messageID
+        #expect(await status { try await f.messages.resolveReview(resolve, options: f.options) } == .failedPrecondition)
+
+        // Confirming the free-text revocation (the org does not act on free text by itself) opts
+        // the phone out now and cancels its queue; the person is in the audit trail.
+        resolve.messageID = revocation.messageID
+        resolve.resolution = .confirmed
+        #expect(try await f.messages.resolveReview(resolve, options: f.options).needsReview == false)
+        #expect(try await f.count("SELECT count(*) FROM opt_outs WHERE phone = \(ada.phone) AND channel = 'manual'") == 1)
+        #expect(try await f.count("SELECT count(*) FROM messages WHERE id = \(UUIDText(queued)) AND status = 'cancelled'") == 1)
+        #expect(try await f.replies(to: ada.phone).isEmpty)
+        let audit = try await f.rows(
+            "SELECT action FROM audit_events WHERE actor_user_id IS NOT NULL AND action IN ('opt_out.record', 'inbound.resolve_review') ORDER BY id"
+        ).map { try $0.decode("action", as: String.self) }
+        #expect(audit == ["inbound.resolve_review", "opt_out.record", "inbound.resolve_review"])
+        var inbox = ListInboxRequest()
+        inbox.needsReviewOnly = true
+        #expect(try await f.messages.listInbox(inbox, options: f.options).entries.isEmpty)
     }
 
     @Test func emptyTextArraysBindAsTextArrays() {

@@ -59,6 +59,7 @@ public enum AccessPolicy {
         set(MessageService.Method.listInbox, .role(.viewer))
         set(MessageService.Method.subscribeInbound, .role(.viewer))
         set(MessageService.Method.sendMessage, .role(.agent))
+        set(MessageService.Method.resolveReview, .role(.agent))
         return t
     }()
 

@@ -266,6 +266,57 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
         }
     }
 
+    public func resolveReview(request: ResolveReviewRequest, context: ServerContext) async throws -> Message {
+        let id = try IdentityRecords.id(request.messageID, field: "message_id")
+        let status: String
+        switch request.resolution {
+        case .confirmed: status = "confirmed"
+        case .dismissed: status = "dismissed"
+        default: throw DomainError.invalid("resolution", "must be REVIEW_RESOLUTION_CONFIRMED or REVIEW_RESOLUTION_DISMISSED")
+        }
+        return try await tenancy.transaction(context) { tx, principal in
+            guard let message = try await MessageRecords.find(tx, id: id) else { throw DomainError.notFound("message", request.messageID) }
+            guard
+                let review = try await tx.query(
+                    """
+                    UPDATE inbound_reviews SET status = \(status), resolved_by = ctower_current_user(), resolved_at = now()
+                    WHERE message_id = \(id) AND status = 'open'
+                    RETURNING id::text AS id, reason, phone::text AS phone
+                    """
+                ).firstRow
+            else {
+                throw DomainError.failedPrecondition(
+                    "message_id: message \(request.messageID) has no open review (it was not flagged, or was already resolved)")
+            }
+            let orgID = UUIDText(principal.orgID.description)!
+            let phone = try review.decode("phone", as: String.self)
+            var optOutID: String?
+            if status == "confirmed" {
+                let recorded = try await OptOutLedger.record(
+                    tx, orgID: orgID, phone: phone, leadID: UUIDText(message.leadID), keyword: nil, channel: "manual",
+                    sourceMessageID: id, phoneNumberID: UUIDText(message.phoneNumberID))
+                if recorded.isNew {
+                    optOutID = recorded.optOutID
+                    try await Audit.record(
+                        tx, principal, action: "opt_out.record", targetType: "opt_out", targetID: recorded.optOutID,
+                        details: .object([
+                            ("phone", .string(phone)), ("channel", .string("manual")), ("inbound_message_id", .string(id.text)),
+                            ("lead_id", .string(message.leadID)), ("cancelled_messages", .number(String(recorded.cancelledMessages))),
+                            ("opted_out_campaign_targets", .number(String(recorded.optedOutTargets))),
+                        ]))
+                }
+            }
+            try await Audit.record(
+                tx, principal, action: "inbound.resolve_review", targetType: "inbound_review", targetID: try review.decode("id"),
+                details: .object([
+                    ("resolution", .string(status)), ("reason", .string(try review.decode("reason"))),
+                    ("inbound_message_id", .string(id.text)), ("opt_out_id", optOutID.map { .string($0) } ?? .null),
+                ]))
+            guard let resolved = try await MessageRecords.find(tx, id: id) else { throw DomainError.notFound("message", request.messageID) }
+            return resolved
+        }
+    }
+
     /// The phone a manual message goes to: the one named, else the one the lead last wrote
     /// from, else the lead's first phone.
     static func recipientPhone(_ tx: Transaction, lead: UUIDText, leadPhone: UUIDText?, request: SendMessageRequest) async throws -> (

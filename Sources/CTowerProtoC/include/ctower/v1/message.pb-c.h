@@ -26,6 +26,7 @@ typedef struct Ctower__V1__ListInboxRequest Ctower__V1__ListInboxRequest;
 typedef struct Ctower__V1__ListInboxResponse Ctower__V1__ListInboxResponse;
 typedef struct Ctower__V1__SubscribeInboundRequest Ctower__V1__SubscribeInboundRequest;
 typedef struct Ctower__V1__SendMessageRequest Ctower__V1__SendMessageRequest;
+typedef struct Ctower__V1__ResolveReviewRequest Ctower__V1__ResolveReviewRequest;
 
 
 /* --- enums --- */
@@ -142,6 +143,22 @@ typedef enum _Ctower__V1__MessageIntent {
   CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_POSSIBLE_REVOCATION = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__MESSAGE_INTENT)
 } Ctower__V1__MessageIntent;
+/*
+ * What a person decided about a flagged inbound message.
+ */
+typedef enum _Ctower__V1__ReviewResolution {
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED = 0,
+  /*
+   * It does revoke consent: the phone is opted out now if it was not already.
+   */
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_CONFIRMED = 1,
+  /*
+   * It does not revoke consent. An opt-out it caused stays: only the recipient ends an opt-out,
+   * by texting START.
+   */
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_DISMISSED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__REVIEW_RESOLUTION)
+} Ctower__V1__ReviewResolution;
 
 /* --- messages --- */
 
@@ -367,6 +384,23 @@ struct  Ctower__V1__SendMessageRequest
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+struct  Ctower__V1__ResolveReviewRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The flagged inbound message (needs_review true). Required.
+   */
+  char *message_id;
+  /*
+   * CONFIRMED or DISMISSED. Required.
+   */
+  Ctower__V1__ReviewResolution resolution;
+};
+#define CTOWER__V1__RESOLVE_REVIEW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__resolve_review_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED }
+
+
 /* Ctower__V1__Message methods */
 void   ctower__v1__message__init
                      (Ctower__V1__Message         *message);
@@ -538,6 +572,25 @@ Ctower__V1__SendMessageRequest *
 void   ctower__v1__send_message_request__free_unpacked
                      (Ctower__V1__SendMessageRequest *message,
                       ProtobufCAllocator *allocator);
+/* Ctower__V1__ResolveReviewRequest methods */
+void   ctower__v1__resolve_review_request__init
+                     (Ctower__V1__ResolveReviewRequest         *message);
+size_t ctower__v1__resolve_review_request__get_packed_size
+                     (const Ctower__V1__ResolveReviewRequest   *message);
+size_t ctower__v1__resolve_review_request__pack
+                     (const Ctower__V1__ResolveReviewRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__resolve_review_request__pack_to_buffer
+                     (const Ctower__V1__ResolveReviewRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ResolveReviewRequest *
+       ctower__v1__resolve_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__resolve_review_request__free_unpacked
+                     (Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ctower__V1__Message_Closure)
@@ -567,6 +620,9 @@ typedef void (*Ctower__V1__SubscribeInboundRequest_Closure)
 typedef void (*Ctower__V1__SendMessageRequest_Closure)
                  (const Ctower__V1__SendMessageRequest *message,
                   void *closure_data);
+typedef void (*Ctower__V1__ResolveReviewRequest_Closure)
+                 (const Ctower__V1__ResolveReviewRequest *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -594,6 +650,10 @@ struct Ctower__V1__MessageService_Service
                        const Ctower__V1__SendMessageRequest *input,
                        Ctower__V1__Message_Closure closure,
                        void *closure_data);
+  void (*resolve_review)(Ctower__V1__MessageService_Service *service,
+                         const Ctower__V1__ResolveReviewRequest *input,
+                         Ctower__V1__Message_Closure closure,
+                         void *closure_data);
 };
 typedef void (*Ctower__V1__MessageService_ServiceDestroy)(Ctower__V1__MessageService_Service *);
 void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *service,
@@ -606,7 +666,8 @@ void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *serv
       function_prefix__ ## list_thread,\
       function_prefix__ ## list_inbox,\
       function_prefix__ ## subscribe_inbound,\
-      function_prefix__ ## send_message  }
+      function_prefix__ ## send_message,\
+      function_prefix__ ## resolve_review  }
 void ctower__v1__message_service__get_message(ProtobufCService *service,
                                               const Ctower__V1__GetMessageRequest *input,
                                               Ctower__V1__Message_Closure closure,
@@ -627,6 +688,10 @@ void ctower__v1__message_service__send_message(ProtobufCService *service,
                                                const Ctower__V1__SendMessageRequest *input,
                                                Ctower__V1__Message_Closure closure,
                                                void *closure_data);
+void ctower__v1__message_service__resolve_review(ProtobufCService *service,
+                                                 const Ctower__V1__ResolveReviewRequest *input,
+                                                 Ctower__V1__Message_Closure closure,
+                                                 void *closure_data);
 
 /* --- descriptors --- */
 
@@ -634,6 +699,7 @@ extern const ProtobufCEnumDescriptor    ctower__v1__message_direction__descripto
 extern const ProtobufCEnumDescriptor    ctower__v1__message_status__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__message_purpose__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__message_intent__descriptor;
+extern const ProtobufCEnumDescriptor    ctower__v1__review_resolution__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__message__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__get_message_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_thread_request__descriptor;
@@ -643,6 +709,7 @@ extern const ProtobufCMessageDescriptor ctower__v1__list_inbox_request__descript
 extern const ProtobufCMessageDescriptor ctower__v1__list_inbox_response__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__subscribe_inbound_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__send_message_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__resolve_review_request__descriptor;
 extern const ProtobufCServiceDescriptor ctower__v1__message_service__descriptor;
 
 PROTOBUF_C__END_DECLS

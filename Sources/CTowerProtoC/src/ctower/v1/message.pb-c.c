@@ -412,6 +412,51 @@ void   ctower__v1__send_message_request__free_unpacked
   assert(message->base.descriptor == &ctower__v1__send_message_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ctower__v1__resolve_review_request__init
+                     (Ctower__V1__ResolveReviewRequest         *message)
+{
+  static const Ctower__V1__ResolveReviewRequest init_value = CTOWER__V1__RESOLVE_REVIEW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__resolve_review_request__get_packed_size
+                     (const Ctower__V1__ResolveReviewRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__resolve_review_request__pack
+                     (const Ctower__V1__ResolveReviewRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__resolve_review_request__pack_to_buffer
+                     (const Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ResolveReviewRequest *
+       ctower__v1__resolve_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ResolveReviewRequest *)
+     protobuf_c_message_unpack (&ctower__v1__resolve_review_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__resolve_review_request__free_unpacked
+                     (Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[22] =
 {
   {
@@ -1183,6 +1228,57 @@ const ProtobufCMessageDescriptor ctower__v1__send_message_request__descriptor =
   (ProtobufCMessageInit) ctower__v1__send_message_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor ctower__v1__resolve_review_request__field_descriptors[2] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ResolveReviewRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resolution",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ResolveReviewRequest, resolution),
+    &ctower__v1__review_resolution__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__resolve_review_request__field_indices_by_name[] = {
+  0,   /* field[0] = message_id */
+  1,   /* field[1] = resolution */
+};
+static const ProtobufCIntRange ctower__v1__resolve_review_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__resolve_review_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ResolveReviewRequest",
+  "ResolveReviewRequest",
+  "Ctower__V1__ResolveReviewRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ResolveReviewRequest),
+  2,
+  ctower__v1__resolve_review_request__field_descriptors,
+  ctower__v1__resolve_review_request__field_indices_by_name,
+  1,  ctower__v1__resolve_review_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__resolve_review_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue ctower__v1__message_direction__enum_values_by_number[3] =
 {
   { "MESSAGE_DIRECTION_UNSPECIFIED", "CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED", 0 },
@@ -1331,18 +1427,50 @@ const ProtobufCEnumDescriptor ctower__v1__message_intent__descriptor =
   ctower__v1__message_intent__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ctower__v1__message_service__method_descriptors[5] =
+static const ProtobufCEnumValue ctower__v1__review_resolution__enum_values_by_number[3] =
+{
+  { "REVIEW_RESOLUTION_UNSPECIFIED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED", 0 },
+  { "REVIEW_RESOLUTION_CONFIRMED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_CONFIRMED", 1 },
+  { "REVIEW_RESOLUTION_DISMISSED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_DISMISSED", 2 },
+};
+static const ProtobufCIntRange ctower__v1__review_resolution__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex ctower__v1__review_resolution__enum_values_by_name[3] =
+{
+  { "REVIEW_RESOLUTION_CONFIRMED", 1 },
+  { "REVIEW_RESOLUTION_DISMISSED", 2 },
+  { "REVIEW_RESOLUTION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ctower__v1__review_resolution__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ctower.v1.ReviewResolution",
+  "ReviewResolution",
+  "Ctower__V1__ReviewResolution",
+  "ctower.v1",
+  3,
+  ctower__v1__review_resolution__enum_values_by_number,
+  3,
+  ctower__v1__review_resolution__enum_values_by_name,
+  1,
+  ctower__v1__review_resolution__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor ctower__v1__message_service__method_descriptors[6] =
 {
   { "GetMessage", &ctower__v1__get_message_request__descriptor, &ctower__v1__message__descriptor },
   { "ListThread", &ctower__v1__list_thread_request__descriptor, &ctower__v1__list_thread_response__descriptor },
   { "ListInbox", &ctower__v1__list_inbox_request__descriptor, &ctower__v1__list_inbox_response__descriptor },
   { "SubscribeInbound", &ctower__v1__subscribe_inbound_request__descriptor, &ctower__v1__message__descriptor },
   { "SendMessage", &ctower__v1__send_message_request__descriptor, &ctower__v1__message__descriptor },
+  { "ResolveReview", &ctower__v1__resolve_review_request__descriptor, &ctower__v1__message__descriptor },
 };
 const unsigned ctower__v1__message_service__method_indices_by_name[] = {
   0,        /* GetMessage */
   2,        /* ListInbox */
   1,        /* ListThread */
+  5,        /* ResolveReview */
   4,        /* SendMessage */
   3         /* SubscribeInbound */
 };
@@ -1353,7 +1481,7 @@ const ProtobufCServiceDescriptor ctower__v1__message_service__descriptor =
   "MessageService",
   "Ctower__V1__MessageService",
   "ctower.v1",
-  5,
+  6,
   ctower__v1__message_service__method_descriptors,
   ctower__v1__message_service__method_indices_by_name
 };
@@ -1396,6 +1524,14 @@ void ctower__v1__message_service__send_message(ProtobufCService *service,
 {
   assert(service->descriptor == &ctower__v1__message_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__message_service__resolve_review(ProtobufCService *service,
+                                                 const Ctower__V1__ResolveReviewRequest *input,
+                                                 Ctower__V1__Message_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__message_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *service,
                                         Ctower__V1__MessageService_ServiceDestroy destroy)
