@@ -286,7 +286,7 @@ struct InboundHandlingTests {
     /// The opt-out half of the race rule: recording an opt-out needs the phone's lock
     /// exclusively, so it waits for a dispatcher holding it shared (between its opt-out check and
     /// the carrier hand-off), and that dispatcher never sees a half-recorded opt-out.
-    @Test func optOutWaitsForAHandOffInProgress() async throws {
+    @Test(.timeLimit(.minutes(1))) func optOutWaitsForAHandOffInProgress() async throws {
         let f = try await InboundFixture.make("Inbound lock")
         let lead = try await f.addLead()
         let (released, release) = AsyncStream.makeStream(of: Void.self)

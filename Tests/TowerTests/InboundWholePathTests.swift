@@ -75,7 +75,7 @@ struct InboundWholePathTests {
     /// The mock carrier "delivers" each message and has the lead reply (seeded: interest, STOP,
     /// HELP, ALTO, questions). Every reply comes back as an unsolicited plugin event, lands on
     /// its lead's thread, reaches the org's subscription, and is acted on by its keyword.
-    @Test func mockCarrierRepliesFlowThroughTheEventSink() async throws {
+    @Test(.timeLimit(.minutes(1))) func mockCarrierRepliesFlowThroughTheEventSink() async throws {
         var connection = IntegrationServiceTests.mockRequest(name: "Mock replies")
         connection.settings = ["seed": "2026", "reply_rate": "1", "delivery_rate": "1", "delivery_delay_ms": "1"]
         let f = try await InboundFixture.make("Inbound mock", connection: connection)

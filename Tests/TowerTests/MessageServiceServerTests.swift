@@ -10,7 +10,7 @@ import TowerStore
 /// SubscribeInbound fed by the server's own LISTEN connection, over real HTTP/2.
 @Suite("Message service in the assembled server")
 struct MessageServiceServerTests {
-    @Test func subscribeInboundOverHTTP2SeesMessagesCommittedElsewhere() async throws {
+    @Test(.timeLimit(.minutes(1))) func subscribeInboundOverHTTP2SeesMessagesCommittedElsewhere() async throws {
         let f = try await InboundFixture.make("Served inbox")
         var options = TowerServer.Options()
         options.port = 0

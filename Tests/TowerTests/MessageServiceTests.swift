@@ -145,7 +145,7 @@ struct MessageServiceTests {
 
     /// SubscribeInbound delivers the org's inbound messages, replayed from `since` and then live,
     /// and never another org's, even when the other org's message commits first.
-    @Test func subscriptionsSeeOnlyTheirOrgsMessages() async throws {
+    @Test(.timeLimit(.minutes(1))) func subscriptionsSeeOnlyTheirOrgsMessages() async throws {
         let a = try await InboundFixture.make("Subscriber A")
         let b = try await InboundFixture.make("Subscriber B")
         let since = timestamp(Date().addingTimeInterval(-2))
@@ -271,6 +271,35 @@ struct MessageServiceTests {
         var inbox = ListInboxRequest()
         inbox.needsReviewOnly = true
         #expect(try await f.messages.listInbox(inbox, options: f.options).entries.isEmpty)
+    }
+
+    /// Notifications sent while the LISTEN connection was down are lost; after the reconnect
+    /// marker a subscription re-reads the recent past and delivers what it missed, once.
+    @Test(.timeLimit(.minutes(1))) func aSubscriptionCatchesUpAfterTheListenerReconnects() async throws {
+        let f = try await InboundFixture.make("Messages reconnect")
+        // A feed on a channel nobody notifies: every notification is "missed".
+        let deaf = InboundFeed(store: f.env.store, channel: "ctower_inbound_deaf_\(UUID().uuidString.prefix(8).lowercased())")
+        let channel = InProcessChannel(
+            services: f.env.services() + [MessageServiceImpl(store: f.env.store, feed: deaf)], interceptors: [f.env.interceptor])
+        let lead = try await f.addLead()
+        let early = try #require(try await f.receive(from: lead.phone, body: "before the subscription"))
+        var request = SubscribeInboundRequest()
+        request.since = timestamp(Date().addingTimeInterval(-1))
+        let seen = try await MessageService.Client(channel: channel).subscribeInbound(request, options: f.options) { stream in
+            var seen: [Message] = []
+            for try await message in stream {
+                seen.append(message)
+                if seen.count == 1 {
+                    _ = try await f.receive(from: lead.phone, body: "missed while LISTEN was down")
+                    await deaf.announceReconnect()
+                }
+                if seen.count == 2 { break }
+            }
+            return seen
+        }
+        #expect(seen.map(\.body) == ["before the subscription", "missed while LISTEN was down"])
+        #expect(seen.first?.id == early.messageID)
+        await deaf.shutdown()
     }
 
     @Test func emptyTextArraysBindAsTextArrays() {
