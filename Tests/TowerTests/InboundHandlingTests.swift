@@ -176,6 +176,11 @@ struct InboundHandlingTests {
         replies = try await f.replies(to: lead.phone)
         #expect(replies.count == 3 && replies[2].body.contains("tarifas de mensajes y datos"))
         #expect(try await f.auditActions().filter { $0 == "compliance.help_reply" }.count == 2)
+        // The same HELP again within ten minutes (an auto-responder echoing us): audited, not answered.
+        let echo = try #require(try await f.receive(from: lead.phone, body: "AYUDA"))
+        #expect(echo.intent == .help(keyword: "AYUDA") && echo.replyMessageID == nil)
+        #expect(try await f.replies(to: lead.phone).count == 3)
+        #expect(try await f.auditActions().last == "compliance.help_repeat_ignored")
 
         // The org's own texts replace the built-in ones.
         var update = UpdateOrgSettingsRequest()
