@@ -119,6 +119,7 @@ struct IsolationMatrixTests {
         "ctower.v1.ListThreadRequest": "leadId",
         "ctower.v1.SendMessageRequest": "leadId",
         "ctower.v1.ResolveReviewRequest": "messageId",
+        "ctower.v1.MarkThreadReadRequest": "leadId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

@@ -96,6 +96,22 @@ struct MessageServiceTests {
         inbox.page = nil
         inbox.needsReviewOnly = true
         #expect(try await f.messages.listInbox(inbox, options: f.options).entries.map(\.leadID) == [ada.lead])
+        #expect(next.entries[0].unreadCount == 3 && top.entries[0].unreadCount == 1)
+
+        // Reading Ada's thread clears her unread count; the stranger stays unread.
+        var read = MarkThreadReadRequest()
+        read.leadID = ada.lead
+        #expect(try await f.messages.markThreadRead(read, options: f.options).marked == 3)
+        #expect(try await f.messages.markThreadRead(read, options: f.options).marked == 0)
+        inbox.needsReviewOnly = false
+        inbox.unreadOnly = true
+        #expect(try await f.messages.listInbox(inbox, options: f.options).entries.map(\.displayName) == [stranger])
+        list.page = nil
+        #expect(
+            try await f.messages.listThread(list, options: f.options).messages.filter { $0.direction == .inbound }.allSatisfy {
+                $0.readTime != nil
+            })
+        inbox.unreadOnly = false
 
         // Once Ada opts out, a manual message is refused, naming the opt-out.
         _ = try await f.receive(from: ada.phone, body: "STOP")
@@ -104,7 +120,6 @@ struct MessageServiceTests {
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains(ada.phone) == true && refused?.message.contains("replied STOP") == true)
         #expect(refused?.message.contains("START") == true)
-        inbox.needsReviewOnly = false
         #expect(try await f.messages.listInbox(inbox, options: f.options).entries.first?.optedOut == true)
     }
 
@@ -229,6 +244,10 @@ struct MessageServiceTests {
         resolve.messageID = bFlagged.messageID
         resolve.resolution = .confirmed
         #expect(await status { try await a.messages.resolveReview(resolve, options: a.options) } == .notFound)
+        var read = MarkThreadReadRequest()
+        read.leadID = bLead.lead
+        #expect(await status { try await a.messages.markThreadRead(read, options: a.options) } == .notFound)
+        #expect(try await b.count("SELECT count(*) FROM messages WHERE read_at IS NOT NULL") == 0)
         #expect(try await b.count("SELECT count(*) FROM inbound_reviews WHERE status = 'open'") == 1)
         #expect(try await b.count("SELECT count(*) FROM opt_outs") == 0)
 

@@ -60,6 +60,7 @@ public enum AccessPolicy {
         set(MessageService.Method.subscribeInbound, .role(.viewer))
         set(MessageService.Method.sendMessage, .role(.agent))
         set(MessageService.Method.resolveReview, .role(.agent))
+        set(MessageService.Method.markThreadRead, .role(.agent))
         return t
     }()
 
