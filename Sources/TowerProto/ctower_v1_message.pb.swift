@@ -46,6 +46,8 @@ public struct Message: ProtoMessage {
     public var deliveredTime: Google_Protobuf_Timestamp? = nil
     /// Inbound: when the carrier received it.
     public var receiveTime: Google_Protobuf_Timestamp? = nil
+    /// Inbound: when someone marked the lead's thread read (MarkThreadRead); absent while unread.
+    public var readTime: Google_Protobuf_Timestamp? = nil
 
     public init() {}
 }
@@ -93,6 +95,8 @@ public struct InboxEntry: ProtoMessage {
     /// True while the lead's phone that wrote is opted out.
     public var optedOut: Bool = false
     public var latestInbound: Message? = nil
+    /// The lead's inbound messages nobody has marked read.
+    public var unreadCount: Int32 = 0
 
     public init() {}
 }
@@ -103,6 +107,8 @@ public struct ListInboxRequest: ProtoMessage {
     public var page: PageRequest? = nil
     /// Only leads with a message awaiting review (free-text revocations, opt-out words in text).
     public var needsReviewOnly: Bool = false
+    /// Only leads with unread inbound messages.
+    public var unreadOnly: Bool = false
 
     public init() {}
 }
@@ -140,6 +146,35 @@ public struct SendMessageRequest: ProtoMessage {
     public var body: String = ""
     /// Makes retries safe: a second request with the same id returns the message the first queued.
     public var requestID: String = ""
+
+    public init() {}
+}
+
+public struct MarkThreadReadRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.MarkThreadReadRequest"
+
+    /// The lead whose inbound messages to mark read. Required.
+    public var leadID: String = ""
+
+    public init() {}
+}
+
+public struct MarkThreadReadResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.MarkThreadReadResponse"
+
+    /// How many messages were unread before the call.
+    public var marked: Int32 = 0
+
+    public init() {}
+}
+
+public struct ResolveReviewRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ResolveReviewRequest"
+
+    /// The flagged inbound message (needs_review true). Required.
+    public var messageID: String = ""
+    /// CONFIRMED or DISMISSED. Required.
+    public var resolution: ReviewResolution = .unspecified
 
     public init() {}
 }
@@ -434,6 +469,58 @@ public enum MessageIntent: ProtoEnum, CaseIterable {
     public static var allCases: [Self] { [.unspecified, .message, .optOut, .resubscribe, .help, .revocation, .possibleRevocation] }
 }
 
+/// What a person decided about a flagged inbound message.
+public enum ReviewResolution: ProtoEnum, CaseIterable {
+    case unspecified  // REVIEW_RESOLUTION_UNSPECIFIED = 0
+    /// It does revoke consent: the phone is opted out now if it was not already.
+    case confirmed  // REVIEW_RESOLUTION_CONFIRMED = 1
+    /// It does not revoke consent. An opt-out it caused stays: only the recipient ends an opt-out,
+    /// by texting START.
+    case dismissed  // REVIEW_RESOLUTION_DISMISSED = 2
+    /// A value this schema does not know, kept so it survives a round trip.
+    case unrecognized(Int32)
+
+    public init() { self = .unspecified }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .confirmed
+        case 2: self = .dismissed
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .confirmed: 1
+        case .dismissed: 2
+        case .unrecognized(let v): v
+        }
+    }
+
+    public var protoName: String? {
+        switch self {
+        case .unspecified: "REVIEW_RESOLUTION_UNSPECIFIED"
+        case .confirmed: "REVIEW_RESOLUTION_CONFIRMED"
+        case .dismissed: "REVIEW_RESOLUTION_DISMISSED"
+        case .unrecognized: nil
+        }
+    }
+
+    public init?(protoName: String) {
+        switch protoName {
+        case "REVIEW_RESOLUTION_UNSPECIFIED": self = .unspecified
+        case "REVIEW_RESOLUTION_CONFIRMED": self = .confirmed
+        case "REVIEW_RESOLUTION_DISMISSED": self = .dismissed
+        default: return nil
+        }
+    }
+
+    public static var allCases: [Self] { [.unspecified, .confirmed, .dismissed] }
+}
+
 extension Message {
     nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__Message.self, initialize: ctower__v1__message__init)
 
@@ -471,6 +558,7 @@ extension Message {
         if let v = c.sent_time { self.sentTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.delivered_time { self.deliveredTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.receive_time { self.receiveTime = Google_Protobuf_Timestamp(_c: v) }
+        if let v = c.read_time { self.readTime = Google_Protobuf_Timestamp(_c: v) }
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__Message> {
@@ -498,6 +586,7 @@ extension Message {
         if let v = self.sentTime { m.pointee.sent_time = v._toC(arena) }
         if let v = self.deliveredTime { m.pointee.delivered_time = v._toC(arena) }
         if let v = self.receiveTime { m.pointee.receive_time = v._toC(arena) }
+        if let v = self.readTime { m.pointee.read_time = v._toC(arena) }
         return m
     }
 
@@ -525,6 +614,7 @@ extension Message {
         if let v = self.sentTime { o.append(("sentTime", v.jsonValue())) }
         if let v = self.deliveredTime { o.append(("deliveredTime", v.jsonValue())) }
         if let v = self.receiveTime { o.append(("receiveTime", v.jsonValue())) }
+        if let v = self.readTime { o.append(("readTime", v.jsonValue())) }
         return .object(o)
     }
 
@@ -556,6 +646,7 @@ extension Message {
             case "sentTime", "sent_time": self.sentTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "deliveredTime", "delivered_time": self.deliveredTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "receiveTime", "receive_time": self.receiveTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "readTime", "read_time": self.readTime = try Google_Protobuf_Timestamp(jsonValue: value)
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -724,6 +815,7 @@ extension InboxEntry {
         self.needsReview = (c.needs_review != 0)
         self.optedOut = (c.opted_out != 0)
         if let v = c.latest_inbound { self.latestInbound = Message(_c: v) }
+        self.unreadCount = c.unread_count
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__InboxEntry> {
@@ -735,6 +827,7 @@ extension InboxEntry {
         m.pointee.needs_review = (self.needsReview ? 1 : 0)
         m.pointee.opted_out = (self.optedOut ? 1 : 0)
         if let v = self.latestInbound { m.pointee.latest_inbound = v._toC(arena) }
+        m.pointee.unread_count = self.unreadCount
         return m
     }
 
@@ -746,6 +839,7 @@ extension InboxEntry {
         if !(!self.needsReview) { o.append(("needsReview", .bool(self.needsReview))) }
         if !(!self.optedOut) { o.append(("optedOut", .bool(self.optedOut))) }
         if let v = self.latestInbound { o.append(("latestInbound", v.jsonValue())) }
+        if !(self.unreadCount == 0) { o.append(("unreadCount", ProtoJSON.int32(self.unreadCount))) }
         return .object(o)
     }
 
@@ -761,6 +855,7 @@ extension InboxEntry {
             case "needsReview", "needs_review": self.needsReview = try ProtoJSON.bool(value, field: "needsReview")
             case "optedOut", "opted_out": self.optedOut = try ProtoJSON.bool(value, field: "optedOut")
             case "latestInbound", "latest_inbound": self.latestInbound = try Message(jsonValue: value)
+            case "unreadCount", "unread_count": self.unreadCount = try ProtoJSON.int32(value, field: "unreadCount")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -784,6 +879,7 @@ extension ListInboxRequest {
         let c = p.pointee
         if let v = c.page { self.page = PageRequest(_c: v) }
         self.needsReviewOnly = (c.needs_review_only != 0)
+        self.unreadOnly = (c.unread_only != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListInboxRequest> {
@@ -791,6 +887,7 @@ extension ListInboxRequest {
         ctower__v1__list_inbox_request__init(m)
         if let v = self.page { m.pointee.page = v._toC(arena) }
         m.pointee.needs_review_only = (self.needsReviewOnly ? 1 : 0)
+        m.pointee.unread_only = (self.unreadOnly ? 1 : 0)
         return m
     }
 
@@ -798,6 +895,7 @@ extension ListInboxRequest {
         var o: [(String, JSONValue)] = []
         if let v = self.page { o.append(("page", v.jsonValue())) }
         if !(!self.needsReviewOnly) { o.append(("needsReviewOnly", .bool(self.needsReviewOnly))) }
+        if !(!self.unreadOnly) { o.append(("unreadOnly", .bool(self.unreadOnly))) }
         return .object(o)
     }
 
@@ -809,6 +907,7 @@ extension ListInboxRequest {
             switch key {
             case "page": self.page = try PageRequest(jsonValue: value)
             case "needsReviewOnly", "needs_review_only": self.needsReviewOnly = try ProtoJSON.bool(value, field: "needsReviewOnly")
+            case "unreadOnly", "unread_only": self.unreadOnly = try ProtoJSON.bool(value, field: "unreadOnly")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -964,6 +1063,142 @@ extension SendMessageRequest {
     }
 }
 
+extension MarkThreadReadRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__MarkThreadReadRequest.self, initialize: ctower__v1__mark_thread_read_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__MarkThreadReadRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__MarkThreadReadRequest>) {
+        self.init()
+        let c = p.pointee
+        self.leadID = ProtoC.string(c.lead_id)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__MarkThreadReadRequest> {
+        let m = arena.allocate(Ctower__V1__MarkThreadReadRequest.self)
+        ctower__v1__mark_thread_read_request__init(m)
+        if !self.leadID.isEmpty { m.pointee.lead_id = arena.cString(self.leadID) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.leadID.isEmpty) { o.append(("leadId", .string(self.leadID))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leadId", "lead_id": self.leadID = try ProtoJSON.string(value, field: "leadId")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension MarkThreadReadResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__MarkThreadReadResponse.self, initialize: ctower__v1__mark_thread_read_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__MarkThreadReadResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__MarkThreadReadResponse>) {
+        self.init()
+        let c = p.pointee
+        self.marked = c.marked
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__MarkThreadReadResponse> {
+        let m = arena.allocate(Ctower__V1__MarkThreadReadResponse.self)
+        ctower__v1__mark_thread_read_response__init(m)
+        m.pointee.marked = self.marked
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.marked == 0) { o.append(("marked", ProtoJSON.int32(self.marked))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "marked": self.marked = try ProtoJSON.int32(value, field: "marked")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ResolveReviewRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ResolveReviewRequest.self, initialize: ctower__v1__resolve_review_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ResolveReviewRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ResolveReviewRequest>) {
+        self.init()
+        let c = p.pointee
+        self.messageID = ProtoC.string(c.message_id)
+        self.resolution = ReviewResolution(rawValue: Int32(truncatingIfNeeded: c.resolution.rawValue))
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ResolveReviewRequest> {
+        let m = arena.allocate(Ctower__V1__ResolveReviewRequest.self)
+        ctower__v1__resolve_review_request__init(m)
+        if !self.messageID.isEmpty { m.pointee.message_id = arena.cString(self.messageID) }
+        m.pointee.resolution = Ctower__V1__ReviewResolution(rawValue: .init(truncatingIfNeeded: self.resolution.rawValue))
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.messageID.isEmpty) { o.append(("messageId", .string(self.messageID))) }
+        if !(self.resolution.rawValue == 0) { o.append(("resolution", self.resolution.jsonValue)) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "messageId", "message_id": self.messageID = try ProtoJSON.string(value, field: "messageId")
+            case "resolution": self.resolution = try ReviewResolution(jsonValue: value, field: "resolution")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
 /// A lead's conversation. Messages are queued here and sent by the dispatcher, which applies
 /// opt-outs, consent, do-not-call, quiet hours and state caps at send time.
 public enum MessageService {
@@ -984,7 +1219,13 @@ public enum MessageService {
         /// wrote to, else from one the dispatcher chooses. FAILED_PRECONDITION when the phone has opted
         /// out. Role: agent.
         public static let sendMessage = MethodDescriptor(service: "ctower.v1.MessageService", method: "SendMessage", kind: .unary)
-        public static let all: [MethodDescriptor] = [getMessage, listThread, listInbox, subscribeInbound, sendMessage]
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        public static let resolveReview = MethodDescriptor(service: "ctower.v1.MessageService", method: "ResolveReview", kind: .unary)
+        /// Marks every inbound message of the lead read. Role: agent.
+        public static let markThreadRead = MethodDescriptor(service: "ctower.v1.MessageService", method: "MarkThreadRead", kind: .unary)
+        public static let all: [MethodDescriptor] = [getMessage, listThread, listInbox, subscribeInbound, sendMessage, resolveReview, markThreadRead]
     }
 
     /// A lead's conversation. Messages are queued here and sent by the dispatcher, which applies
@@ -1003,6 +1244,12 @@ public enum MessageService {
         /// wrote to, else from one the dispatcher chooses. FAILED_PRECONDITION when the phone has opted
         /// out. Role: agent.
         func sendMessage(request: SendMessageRequest, context: ServerContext) async throws -> Message
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        func resolveReview(request: ResolveReviewRequest, context: ServerContext) async throws -> Message
+        /// Marks every inbound message of the lead read. Role: agent.
+        func markThreadRead(request: MarkThreadReadRequest, context: ServerContext) async throws -> MarkThreadReadResponse
     }
 
     /// A typed client of ctower.v1.MessageService over any channel (HTTP/2, in-process).
@@ -1038,6 +1285,18 @@ public enum MessageService {
         public func sendMessage(_ request: SendMessageRequest, options: CallOptions = CallOptions()) async throws -> Message {
             try await channel.unary(Method.sendMessage, request, options: options)
         }
+
+        /// Closes the open review of a flagged inbound message (free-text revocation or an opt-out
+        /// word inside other text). FAILED_PRECONDITION when the message has no open review.
+        /// Role: agent.
+        public func resolveReview(_ request: ResolveReviewRequest, options: CallOptions = CallOptions()) async throws -> Message {
+            try await channel.unary(Method.resolveReview, request, options: options)
+        }
+
+        /// Marks every inbound message of the lead read. Role: agent.
+        public func markThreadRead(_ request: MarkThreadReadRequest, options: CallOptions = CallOptions()) async throws -> MarkThreadReadResponse {
+            try await channel.unary(Method.markThreadRead, request, options: options)
+        }
     }
 }
 
@@ -1049,6 +1308,8 @@ extension MessageService.ServiceProtocol {
             .unary(MessageService.Method.listInbox) { try await self.listInbox(request: $0, context: $1) },
             .serverStreaming(MessageService.Method.subscribeInbound) { try await self.subscribeInbound(request: $0, responses: $1, context: $2) },
             .unary(MessageService.Method.sendMessage) { try await self.sendMessage(request: $0, context: $1) },
+            .unary(MessageService.Method.resolveReview) { try await self.resolveReview(request: $0, context: $1) },
+            .unary(MessageService.Method.markThreadRead) { try await self.markThreadRead(request: $0, context: $1) },
         ]
     }
 }

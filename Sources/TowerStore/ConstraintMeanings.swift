@@ -156,6 +156,7 @@ enum ConstraintMeanings {
         "messages_intent_valid":
             "message intent must be message, opt_out, resubscribe, help, revocation or possible_revocation",
         "messages_intent_only_inbound": "only inbound messages have an intent",
+        "messages_read_only_inbound": "only inbound messages are marked read",
         "inbound_reviews_org_id_unique": "an inbound review with this id already exists",
         "inbound_reviews_message_unique": "this message is already flagged for review",
         "inbound_reviews_reason_valid": "review reason must be free_text_revocation or possible_revocation",

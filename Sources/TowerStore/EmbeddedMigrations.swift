@@ -1780,6 +1780,12 @@ enum EmbeddedMigrations {
                     intent IS NULL OR intent IN ('message', 'opt_out', 'resubscribe', 'help', 'revocation', 'possible_revocation')),
                 ADD CONSTRAINT messages_intent_only_inbound CHECK (intent IS NULL OR direction = 'inbound');
             
+            -- When a person read an inbound message (MessageService.MarkThreadRead); NULL = unread.
+            ALTER TABLE messages
+                ADD COLUMN read_at timestamptz,
+                ADD CONSTRAINT messages_read_only_inbound CHECK (read_at IS NULL OR direction = 'inbound');
+            CREATE INDEX messages_unread_idx ON messages (org_id, lead_id) WHERE direction = 'inbound' AND read_at IS NULL;
+            
             -- Cancelling a phone's queued messages on opt-out runs under the phone's exclusive lock: it must
             -- not scan the org's queue.
             CREATE INDEX messages_queued_to_phone_idx ON messages (org_id, to_phone) WHERE status = 'queued';

@@ -124,6 +124,8 @@ struct IsolationMatrixTests {
         "ctower.v1.GetMessageRequest": "messageId",
         "ctower.v1.ListThreadRequest": "leadId",
         "ctower.v1.SendMessageRequest": "leadId",
+        "ctower.v1.ResolveReviewRequest": "messageId",
+        "ctower.v1.MarkThreadReadRequest": "leadId",
         // Exercised in LeadImportTests.anotherOrgNeverSeesOrMergesIntoTheseLeads.
         "ctower.v1.GetImportJobRequest": "importJobId",
         "ctower.v1.WatchImportJobRequest": "importJobId",

@@ -176,6 +176,11 @@ struct InboundHandlingTests {
         replies = try await f.replies(to: lead.phone)
         #expect(replies.count == 3 && replies[2].body.contains("tarifas de mensajes y datos"))
         #expect(try await f.auditActions().filter { $0 == "compliance.help_reply" }.count == 2)
+        // The same HELP again within ten minutes (an auto-responder echoing us): audited, not answered.
+        let echo = try #require(try await f.receive(from: lead.phone, body: "AYUDA"))
+        #expect(echo.intent == .help(keyword: "AYUDA") && echo.replyMessageID == nil)
+        #expect(try await f.replies(to: lead.phone).count == 3)
+        #expect(try await f.auditActions().last == "compliance.help_repeat_ignored")
 
         // The org's own texts replace the built-in ones.
         var update = UpdateOrgSettingsRequest()
@@ -286,7 +291,7 @@ struct InboundHandlingTests {
     /// The opt-out half of the race rule: recording an opt-out needs the phone's lock
     /// exclusively, so it waits for a dispatcher holding it shared (between its opt-out check and
     /// the carrier hand-off), and that dispatcher never sees a half-recorded opt-out.
-    @Test func optOutWaitsForAHandOffInProgress() async throws {
+    @Test(.timeLimit(.minutes(1))) func optOutWaitsForAHandOffInProgress() async throws {
         let f = try await InboundFixture.make("Inbound lock")
         let lead = try await f.addLead()
         let (released, release) = AsyncStream.makeStream(of: Void.self)

@@ -34,6 +34,9 @@ enum OptOutLedger {
         sourceMessageID: UUIDText?, phoneNumberID: UUIDText?
     ) async throws -> Recorded {
         try await lockPhone(tx, orgID: orgID, phone: phone)
+        // The explicit org_id (row-level security applies anyway) lets the planner see which org
+        // it is: with only the policy's ctower_current_org() it cannot tell the phone index from
+        // the org's whole-queue index, and might scan a large campaign's queue under the lock.
         if let row = try await tx.query(
             """
             INSERT INTO opt_outs (org_id, phone, keyword, channel, source_message_id)
@@ -46,7 +49,8 @@ enum OptOutLedger {
             let cancelled = try await tx.execute(
                 """
                 UPDATE messages SET status = 'cancelled', skip_reason = 'opted_out'
-                WHERE to_phone = \(phone) AND status = 'queued' AND direction = 'outbound' AND purpose <> 'compliance'
+                WHERE org_id = \(orgID) AND to_phone = \(phone) AND status = 'queued' AND direction = 'outbound'
+                  AND purpose <> 'compliance'
                 """)
             let targets = try await tx.execute(
                 """

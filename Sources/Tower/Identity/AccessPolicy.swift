@@ -67,6 +67,8 @@ public enum AccessPolicy {
         set(MessageService.Method.listInbox, .role(.viewer))
         set(MessageService.Method.subscribeInbound, .role(.viewer))
         set(MessageService.Method.sendMessage, .role(.agent))
+        set(MessageService.Method.resolveReview, .role(.agent))
+        set(MessageService.Method.markThreadRead, .role(.agent))
 
         set(NumberService.Method.addNumber, .role(.admin))
         set(NumberService.Method.listNumbers, .role(.viewer))

@@ -14,9 +14,11 @@ public actor InboundFeed {
         case reconnected
     }
 
-    static let channel = "ctower_inbound"
+    /// Where the `messages_notify_inbound` trigger notifies.
+    public static let defaultChannel = "ctower_inbound"
 
     private let store: Store
+    private let channel: String
     private let logger: Logger
     private var starting: Task<NotificationListener, any Error>?
     private var listener: NotificationListener?
@@ -25,8 +27,10 @@ public actor InboundFeed {
     private var nextID = 0
     private var stopped = false
 
-    public init(store: Store, logger: Logger = Logger(label: "ctower.inbound")) {
+    /// `channel` is for tests that need a feed nobody notifies.
+    public init(store: Store, channel: String = InboundFeed.defaultChannel, logger: Logger = Logger(label: "ctower.inbound")) {
         self.store = store
+        self.channel = channel
         self.logger = logger
     }
 
@@ -60,8 +64,8 @@ public actor InboundFeed {
         if let starting {
             task = starting
         } else {
-            let store = store
-            task = Task { try await store.listen(to: [Self.channel]) }
+            let (store, channel) = (store, channel)
+            task = Task { try await store.listen(to: [channel]) }
             starting = task
         }
         let started: NotificationListener
@@ -80,13 +84,19 @@ public actor InboundFeed {
 
     private func deliver(_ notification: StoreNotification) {
         if notification.isReconnect {
-            for continuation in subscribers.values.flatMap(\.values) { continuation.yield(.reconnected) }
+            announceReconnect()
             return
         }
         // "<org id> <message id>", written by ctower_notify_inbound().
         let parts = notification.payload.split(separator: " ")
         guard parts.count == 2, let subscriptions = subscribers[String(parts[0])] else { return }
         for continuation in subscriptions.values { continuation.yield(.message(id: String(parts[1]))) }
+    }
+
+    /// Tells every subscription that notifications may have been missed (the listener does this
+    /// after it re-established a lost connection).
+    func announceReconnect() {
+        for continuation in subscribers.values.flatMap(\.values) { continuation.yield(.reconnected) }
     }
 
     /// Ends every subscription and closes the LISTEN connection.

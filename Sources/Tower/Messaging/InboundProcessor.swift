@@ -215,17 +215,33 @@ enum InboundProcessor {
         return id.text
     }
 
-    /// HELP, INFO, AYUDA: always answered, opted out or not (compliance replies pass the gate).
+    /// The same HELP text goes to a phone at most once in this window, so an auto-responder
+    /// answering our HELP reply with HELP cannot start a message loop.
+    static let helpRepeatWindowMinutes = 10
+
+    /// HELP, INFO, AYUDA: answered even when opted out (compliance replies pass the gate), unless
+    /// the same answer went to the phone within the repeat window.
     static func help(_ c: Context, keyword: String, spanish: Bool) async throws -> String? {
         let texts = try await orgTexts(c.tx, orgID: c.orgID).texts
-        let id = try await reply(c, body: ComplianceReplies.help(texts, spanish ? .spanish : .english))
+        let body = ComplianceReplies.help(texts, spanish ? .spanish : .english)
+        let repeated = try await c.tx.query(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM messages
+                WHERE lead_id = \(c.lead) AND created_at > now() - \(helpRepeatWindowMinutes) * interval '1 minute'
+                  AND direction = 'outbound' AND purpose = 'compliance' AND to_phone = \(c.phone) AND body = \(body)
+            ) AS repeated
+            """
+        ).one().decode("repeated", as: Bool.self)
+        let id = repeated ? nil : try await reply(c, body: body)
         try await Audit.recordSystem(
-            c.tx, orgID: c.orgID, action: "compliance.help_reply", targetType: "message", targetID: c.messageID.text,
+            c.tx, orgID: c.orgID, action: repeated ? "compliance.help_repeat_ignored" : "compliance.help_reply", targetType: "message",
+            targetID: c.messageID.text,
             details: .object([
                 ("phone", .string(c.phone)), ("keyword", .string(keyword)), ("lead_id", .string(c.lead.text)),
-                ("reply_message_id", .string(id.text)),
+                ("reply_message_id", id.map { .string($0.text) } ?? .null),
             ]))
-        return id.text
+        return id?.text
     }
 
     /// Free text that revokes consent (FCC 24-18): an opt-out unless the org turned that off, no

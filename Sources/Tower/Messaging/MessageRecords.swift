@@ -13,7 +13,7 @@ enum MessageRecords {
         EXISTS (SELECT 1 FROM inbound_reviews r WHERE r.message_id = m.id AND r.status = 'open') AS needs_review, \
         \(Timestamps.micros("m.created_at")) AS created_us, \(Timestamps.micros("m.send_after")) AS send_after_us, \
         \(Timestamps.micros("m.sent_at")) AS sent_us, \(Timestamps.micros("m.delivered_at")) AS delivered_us, \
-        \(Timestamps.micros("m.received_at")) AS received_us
+        \(Timestamps.micros("m.received_at")) AS received_us, \(Timestamps.micros("m.read_at")) AS read_us
         """
 
     static func message(_ row: Row) throws -> Message {
@@ -46,6 +46,7 @@ enum MessageRecords {
         m.sentTime = Timestamps.proto(micros: try row.decode("sent_us"))
         m.deliveredTime = Timestamps.proto(micros: try row.decode("delivered_us"))
         m.receiveTime = Timestamps.proto(micros: try row.decode("received_us"))
+        m.readTime = Timestamps.proto(micros: try row.decode("read_us"))
         return m
     }
 

@@ -70,6 +70,9 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
         let reviewOnly: SQL =
             request.needsReviewOnly
             ? "AND EXISTS (SELECT 1 FROM inbound_reviews r WHERE r.lead_id = m.lead_id AND r.status = 'open')" : ""
+        let unreadOnly: SQL =
+            request.unreadOnly
+            ? "AND EXISTS (SELECT 1 FROM messages u WHERE u.lead_id = m.lead_id AND u.direction = 'inbound' AND u.read_at IS NULL)" : ""
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             // The latest inbound message per lead: no later inbound message of the same lead.
             let rows = try await tx.query(
@@ -78,12 +81,14 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                        coalesce(nullif(trim(concat_ws(' ', l.first_name, l.last_name)), ''), nullif(l.owner_name, ''),
                                 m.from_phone::text) AS display_name,
                        EXISTS (SELECT 1 FROM inbound_reviews r WHERE r.lead_id = m.lead_id AND r.status = 'open') AS lead_needs_review,
-                       EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = m.from_phone AND o.revoked_at IS NULL) AS opted_out
+                       EXISTS (SELECT 1 FROM opt_outs o WHERE o.phone = m.from_phone AND o.revoked_at IS NULL) AS opted_out,
+                       (SELECT count(*) FROM messages u
+                        WHERE u.lead_id = m.lead_id AND u.direction = 'inbound' AND u.read_at IS NULL)::int AS unread
                 FROM messages m JOIN leads l ON l.id = m.lead_id
                 WHERE m.direction = 'inbound'
                   AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.lead_id = m.lead_id AND n.direction = 'inbound'
                                   AND (n.created_at, n.id) > (m.created_at, m.id))
-                  \(reviewOnly) \(after)
+                  \(reviewOnly) \(unreadOnly) \(after)
                 ORDER BY m.created_at DESC, m.id DESC LIMIT \(size + 1)
                 """)
             var response = ListInboxResponse()
@@ -95,6 +100,7 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                 entry.unknownSender = try row.decode("source", as: String?.self) == InboundProcessor.unknownSenderSource
                 entry.needsReview = try row.decode("lead_needs_review")
                 entry.optedOut = try row.decode("opted_out")
+                entry.unreadCount = try row.decode("unread")
                 entry.latestInbound = message
                 return entry
             }
@@ -263,6 +269,76 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                 throw DomainError.notFound("message", messageID.text)
             }
             return queued
+        }
+    }
+
+    public func resolveReview(request: ResolveReviewRequest, context: ServerContext) async throws -> Message {
+        let id = try IdentityRecords.id(request.messageID, field: "message_id")
+        let status: String
+        switch request.resolution {
+        case .confirmed: status = "confirmed"
+        case .dismissed: status = "dismissed"
+        default: throw DomainError.invalid("resolution", "must be REVIEW_RESOLUTION_CONFIRMED or REVIEW_RESOLUTION_DISMISSED")
+        }
+        return try await tenancy.transaction(context) { tx, principal in
+            guard let message = try await MessageRecords.find(tx, id: id) else { throw DomainError.notFound("message", request.messageID) }
+            guard
+                let review = try await tx.query(
+                    """
+                    UPDATE inbound_reviews SET status = \(status), resolved_by = ctower_current_user(), resolved_at = now()
+                    WHERE message_id = \(id) AND status = 'open'
+                    RETURNING id::text AS id, reason, phone::text AS phone
+                    """
+                ).firstRow
+            else {
+                throw DomainError.failedPrecondition(
+                    "message_id: message \(request.messageID) has no open review (it was not flagged, or was already resolved)")
+            }
+            let orgID = UUIDText(principal.orgID.description)!
+            let phone = try review.decode("phone", as: String.self)
+            var optOutID: String?
+            if status == "confirmed" {
+                let recorded = try await OptOutLedger.record(
+                    tx, orgID: orgID, phone: phone, leadID: UUIDText(message.leadID), keyword: nil, channel: "manual",
+                    sourceMessageID: id, phoneNumberID: UUIDText(message.phoneNumberID))
+                if recorded.isNew {
+                    optOutID = recorded.optOutID
+                    try await Audit.record(
+                        tx, principal, action: "opt_out.record", targetType: "opt_out", targetID: recorded.optOutID,
+                        details: .object([
+                            ("phone", .string(phone)), ("channel", .string("manual")), ("inbound_message_id", .string(id.text)),
+                            ("lead_id", .string(message.leadID)), ("cancelled_messages", .number(String(recorded.cancelledMessages))),
+                            ("opted_out_campaign_targets", .number(String(recorded.optedOutTargets))),
+                        ]))
+                }
+            }
+            try await Audit.record(
+                tx, principal, action: "inbound.resolve_review", targetType: "inbound_review", targetID: try review.decode("id"),
+                details: .object([
+                    ("resolution", .string(status)), ("reason", .string(try review.decode("reason"))),
+                    ("inbound_message_id", .string(id.text)), ("opt_out_id", optOutID.map { .string($0) } ?? .null),
+                ]))
+            guard let resolved = try await MessageRecords.find(tx, id: id) else { throw DomainError.notFound("message", request.messageID) }
+            return resolved
+        }
+    }
+
+    public func markThreadRead(request: MarkThreadReadRequest, context: ServerContext) async throws -> MarkThreadReadResponse {
+        let lead = try IdentityRecords.id(request.leadID, field: "lead_id")
+        return try await tenancy.transaction(context) { tx, principal in
+            guard try await tx.query("SELECT 1 FROM leads WHERE id = \(lead)").firstRow != nil else {
+                throw DomainError.notFound("lead", request.leadID)
+            }
+            let marked = try await tx.execute(
+                "UPDATE messages SET read_at = now() WHERE lead_id = \(lead) AND direction = 'inbound' AND read_at IS NULL")
+            if marked > 0 {
+                try await Audit.record(
+                    tx, principal, action: "message.mark_read", targetType: "lead", targetID: lead.text,
+                    details: .object([("messages", .number(String(marked)))]))
+            }
+            var response = MarkThreadReadResponse()
+            response.marked = Int32(clamping: marked)
+            return response
         }
     }
 

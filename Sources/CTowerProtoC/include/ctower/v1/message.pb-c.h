@@ -26,6 +26,9 @@ typedef struct Ctower__V1__ListInboxRequest Ctower__V1__ListInboxRequest;
 typedef struct Ctower__V1__ListInboxResponse Ctower__V1__ListInboxResponse;
 typedef struct Ctower__V1__SubscribeInboundRequest Ctower__V1__SubscribeInboundRequest;
 typedef struct Ctower__V1__SendMessageRequest Ctower__V1__SendMessageRequest;
+typedef struct Ctower__V1__MarkThreadReadRequest Ctower__V1__MarkThreadReadRequest;
+typedef struct Ctower__V1__MarkThreadReadResponse Ctower__V1__MarkThreadReadResponse;
+typedef struct Ctower__V1__ResolveReviewRequest Ctower__V1__ResolveReviewRequest;
 
 
 /* --- enums --- */
@@ -142,6 +145,22 @@ typedef enum _Ctower__V1__MessageIntent {
   CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_POSSIBLE_REVOCATION = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__MESSAGE_INTENT)
 } Ctower__V1__MessageIntent;
+/*
+ * What a person decided about a flagged inbound message.
+ */
+typedef enum _Ctower__V1__ReviewResolution {
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED = 0,
+  /*
+   * It does revoke consent: the phone is opted out now if it was not already.
+   */
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_CONFIRMED = 1,
+  /*
+   * It does not revoke consent. An opt-out it caused stays: only the recipient ends an opt-out,
+   * by texting START.
+   */
+  CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_DISMISSED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__REVIEW_RESOLUTION)
+} Ctower__V1__ReviewResolution;
 
 /* --- messages --- */
 
@@ -219,10 +238,14 @@ struct  Ctower__V1__Message
    * Inbound: when the carrier received it.
    */
   Google__Protobuf__Timestamp *receive_time;
+  /*
+   * Inbound: when someone marked the lead's thread read (MarkThreadRead); absent while unread.
+   */
+  Google__Protobuf__Timestamp *read_time;
 };
 #define CTOWER__V1__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_UNSPECIFIED, CTOWER__V1__MESSAGE_PURPOSE__MESSAGE_PURPOSE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_UNSPECIFIED, CTOWER__V1__MESSAGE_PURPOSE__MESSAGE_PURPOSE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, NULL, NULL }
 
 
 struct  Ctower__V1__GetMessageRequest
@@ -291,10 +314,14 @@ struct  Ctower__V1__InboxEntry
    */
   protobuf_c_boolean opted_out;
   Ctower__V1__Message *latest_inbound;
+  /*
+   * The lead's inbound messages nobody has marked read.
+   */
+  int32_t unread_count;
 };
 #define CTOWER__V1__INBOX_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__inbox_entry__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, NULL, 0 }
 
 
 struct  Ctower__V1__ListInboxRequest
@@ -305,10 +332,14 @@ struct  Ctower__V1__ListInboxRequest
    * Only leads with a message awaiting review (free-text revocations, opt-out words in text).
    */
   protobuf_c_boolean needs_review_only;
+  /*
+   * Only leads with unread inbound messages.
+   */
+  protobuf_c_boolean unread_only;
 };
 #define CTOWER__V1__LIST_INBOX_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_inbox_request__descriptor) \
-    , NULL, 0 }
+    , NULL, 0, 0 }
 
 
 struct  Ctower__V1__ListInboxResponse
@@ -365,6 +396,49 @@ struct  Ctower__V1__SendMessageRequest
 #define CTOWER__V1__SEND_MESSAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__send_message_request__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__MarkThreadReadRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The lead whose inbound messages to mark read. Required.
+   */
+  char *lead_id;
+};
+#define CTOWER__V1__MARK_THREAD_READ_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__mark_thread_read_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__MarkThreadReadResponse
+{
+  ProtobufCMessage base;
+  /*
+   * How many messages were unread before the call.
+   */
+  int32_t marked;
+};
+#define CTOWER__V1__MARK_THREAD_READ_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__mark_thread_read_response__descriptor) \
+    , 0 }
+
+
+struct  Ctower__V1__ResolveReviewRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The flagged inbound message (needs_review true). Required.
+   */
+  char *message_id;
+  /*
+   * CONFIRMED or DISMISSED. Required.
+   */
+  Ctower__V1__ReviewResolution resolution;
+};
+#define CTOWER__V1__RESOLVE_REVIEW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__resolve_review_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED }
 
 
 /* Ctower__V1__Message methods */
@@ -538,6 +612,63 @@ Ctower__V1__SendMessageRequest *
 void   ctower__v1__send_message_request__free_unpacked
                      (Ctower__V1__SendMessageRequest *message,
                       ProtobufCAllocator *allocator);
+/* Ctower__V1__MarkThreadReadRequest methods */
+void   ctower__v1__mark_thread_read_request__init
+                     (Ctower__V1__MarkThreadReadRequest         *message);
+size_t ctower__v1__mark_thread_read_request__get_packed_size
+                     (const Ctower__V1__MarkThreadReadRequest   *message);
+size_t ctower__v1__mark_thread_read_request__pack
+                     (const Ctower__V1__MarkThreadReadRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__mark_thread_read_request__pack_to_buffer
+                     (const Ctower__V1__MarkThreadReadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__MarkThreadReadRequest *
+       ctower__v1__mark_thread_read_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__mark_thread_read_request__free_unpacked
+                     (Ctower__V1__MarkThreadReadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__MarkThreadReadResponse methods */
+void   ctower__v1__mark_thread_read_response__init
+                     (Ctower__V1__MarkThreadReadResponse         *message);
+size_t ctower__v1__mark_thread_read_response__get_packed_size
+                     (const Ctower__V1__MarkThreadReadResponse   *message);
+size_t ctower__v1__mark_thread_read_response__pack
+                     (const Ctower__V1__MarkThreadReadResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__mark_thread_read_response__pack_to_buffer
+                     (const Ctower__V1__MarkThreadReadResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__MarkThreadReadResponse *
+       ctower__v1__mark_thread_read_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__mark_thread_read_response__free_unpacked
+                     (Ctower__V1__MarkThreadReadResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ResolveReviewRequest methods */
+void   ctower__v1__resolve_review_request__init
+                     (Ctower__V1__ResolveReviewRequest         *message);
+size_t ctower__v1__resolve_review_request__get_packed_size
+                     (const Ctower__V1__ResolveReviewRequest   *message);
+size_t ctower__v1__resolve_review_request__pack
+                     (const Ctower__V1__ResolveReviewRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__resolve_review_request__pack_to_buffer
+                     (const Ctower__V1__ResolveReviewRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ResolveReviewRequest *
+       ctower__v1__resolve_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__resolve_review_request__free_unpacked
+                     (Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ctower__V1__Message_Closure)
@@ -567,6 +698,15 @@ typedef void (*Ctower__V1__SubscribeInboundRequest_Closure)
 typedef void (*Ctower__V1__SendMessageRequest_Closure)
                  (const Ctower__V1__SendMessageRequest *message,
                   void *closure_data);
+typedef void (*Ctower__V1__MarkThreadReadRequest_Closure)
+                 (const Ctower__V1__MarkThreadReadRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__MarkThreadReadResponse_Closure)
+                 (const Ctower__V1__MarkThreadReadResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ResolveReviewRequest_Closure)
+                 (const Ctower__V1__ResolveReviewRequest *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -594,6 +734,14 @@ struct Ctower__V1__MessageService_Service
                        const Ctower__V1__SendMessageRequest *input,
                        Ctower__V1__Message_Closure closure,
                        void *closure_data);
+  void (*resolve_review)(Ctower__V1__MessageService_Service *service,
+                         const Ctower__V1__ResolveReviewRequest *input,
+                         Ctower__V1__Message_Closure closure,
+                         void *closure_data);
+  void (*mark_thread_read)(Ctower__V1__MessageService_Service *service,
+                           const Ctower__V1__MarkThreadReadRequest *input,
+                           Ctower__V1__MarkThreadReadResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Ctower__V1__MessageService_ServiceDestroy)(Ctower__V1__MessageService_Service *);
 void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *service,
@@ -606,7 +754,9 @@ void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *serv
       function_prefix__ ## list_thread,\
       function_prefix__ ## list_inbox,\
       function_prefix__ ## subscribe_inbound,\
-      function_prefix__ ## send_message  }
+      function_prefix__ ## send_message,\
+      function_prefix__ ## resolve_review,\
+      function_prefix__ ## mark_thread_read  }
 void ctower__v1__message_service__get_message(ProtobufCService *service,
                                               const Ctower__V1__GetMessageRequest *input,
                                               Ctower__V1__Message_Closure closure,
@@ -627,6 +777,14 @@ void ctower__v1__message_service__send_message(ProtobufCService *service,
                                                const Ctower__V1__SendMessageRequest *input,
                                                Ctower__V1__Message_Closure closure,
                                                void *closure_data);
+void ctower__v1__message_service__resolve_review(ProtobufCService *service,
+                                                 const Ctower__V1__ResolveReviewRequest *input,
+                                                 Ctower__V1__Message_Closure closure,
+                                                 void *closure_data);
+void ctower__v1__message_service__mark_thread_read(ProtobufCService *service,
+                                                   const Ctower__V1__MarkThreadReadRequest *input,
+                                                   Ctower__V1__MarkThreadReadResponse_Closure closure,
+                                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -634,6 +792,7 @@ extern const ProtobufCEnumDescriptor    ctower__v1__message_direction__descripto
 extern const ProtobufCEnumDescriptor    ctower__v1__message_status__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__message_purpose__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__message_intent__descriptor;
+extern const ProtobufCEnumDescriptor    ctower__v1__review_resolution__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__message__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__get_message_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_thread_request__descriptor;
@@ -643,6 +802,9 @@ extern const ProtobufCMessageDescriptor ctower__v1__list_inbox_request__descript
 extern const ProtobufCMessageDescriptor ctower__v1__list_inbox_response__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__subscribe_inbound_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__send_message_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__mark_thread_read_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__mark_thread_read_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__resolve_review_request__descriptor;
 extern const ProtobufCServiceDescriptor ctower__v1__message_service__descriptor;
 
 PROTOBUF_C__END_DECLS

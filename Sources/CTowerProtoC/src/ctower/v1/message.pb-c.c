@@ -412,7 +412,142 @@ void   ctower__v1__send_message_request__free_unpacked
   assert(message->base.descriptor == &ctower__v1__send_message_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[22] =
+void   ctower__v1__mark_thread_read_request__init
+                     (Ctower__V1__MarkThreadReadRequest         *message)
+{
+  static const Ctower__V1__MarkThreadReadRequest init_value = CTOWER__V1__MARK_THREAD_READ_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__mark_thread_read_request__get_packed_size
+                     (const Ctower__V1__MarkThreadReadRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__mark_thread_read_request__pack
+                     (const Ctower__V1__MarkThreadReadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__mark_thread_read_request__pack_to_buffer
+                     (const Ctower__V1__MarkThreadReadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__MarkThreadReadRequest *
+       ctower__v1__mark_thread_read_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__MarkThreadReadRequest *)
+     protobuf_c_message_unpack (&ctower__v1__mark_thread_read_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__mark_thread_read_request__free_unpacked
+                     (Ctower__V1__MarkThreadReadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__mark_thread_read_response__init
+                     (Ctower__V1__MarkThreadReadResponse         *message)
+{
+  static const Ctower__V1__MarkThreadReadResponse init_value = CTOWER__V1__MARK_THREAD_READ_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__mark_thread_read_response__get_packed_size
+                     (const Ctower__V1__MarkThreadReadResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__mark_thread_read_response__pack
+                     (const Ctower__V1__MarkThreadReadResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__mark_thread_read_response__pack_to_buffer
+                     (const Ctower__V1__MarkThreadReadResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__MarkThreadReadResponse *
+       ctower__v1__mark_thread_read_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__MarkThreadReadResponse *)
+     protobuf_c_message_unpack (&ctower__v1__mark_thread_read_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__mark_thread_read_response__free_unpacked
+                     (Ctower__V1__MarkThreadReadResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__mark_thread_read_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__resolve_review_request__init
+                     (Ctower__V1__ResolveReviewRequest         *message)
+{
+  static const Ctower__V1__ResolveReviewRequest init_value = CTOWER__V1__RESOLVE_REVIEW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__resolve_review_request__get_packed_size
+                     (const Ctower__V1__ResolveReviewRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__resolve_review_request__pack
+                     (const Ctower__V1__ResolveReviewRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__resolve_review_request__pack_to_buffer
+                     (const Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ResolveReviewRequest *
+       ctower__v1__resolve_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ResolveReviewRequest *)
+     protobuf_c_message_unpack (&ctower__v1__resolve_review_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__resolve_review_request__free_unpacked
+                     (Ctower__V1__ResolveReviewRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[23] =
 {
   {
     "id",
@@ -678,6 +813,18 @@ static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[22]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "read_time",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Message, read_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__message__field_indices_by_name[] = {
   10,   /* field[10] = body */
@@ -695,6 +842,7 @@ static const unsigned ctower__v1__message__field_indices_by_name[] = {
   16,   /* field[16] = needs_review */
   3,   /* field[3] = phone_number_id */
   7,   /* field[7] = purpose */
+  22,   /* field[22] = read_time */
   21,   /* field[21] = receive_time */
   11,   /* field[11] = segments */
   18,   /* field[18] = send_after */
@@ -706,7 +854,7 @@ static const unsigned ctower__v1__message__field_indices_by_name[] = {
 static const ProtobufCIntRange ctower__v1__message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 22 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor ctower__v1__message__descriptor =
 {
@@ -716,7 +864,7 @@ const ProtobufCMessageDescriptor ctower__v1__message__descriptor =
   "Ctower__V1__Message",
   "ctower.v1",
   sizeof(Ctower__V1__Message),
-  22,
+  23,
   ctower__v1__message__field_descriptors,
   ctower__v1__message__field_indices_by_name,
   1,  ctower__v1__message__number_ranges,
@@ -863,7 +1011,7 @@ const ProtobufCMessageDescriptor ctower__v1__list_thread_response__descriptor =
   (ProtobufCMessageInit) ctower__v1__list_thread_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__v1__inbox_entry__field_descriptors[6] =
+static const ProtobufCFieldDescriptor ctower__v1__inbox_entry__field_descriptors[7] =
 {
   {
     "lead_id",
@@ -937,6 +1085,18 @@ static const ProtobufCFieldDescriptor ctower__v1__inbox_entry__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "unread_count",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__InboxEntry, unread_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__inbox_entry__field_indices_by_name[] = {
   1,   /* field[1] = display_name */
@@ -945,11 +1105,12 @@ static const unsigned ctower__v1__inbox_entry__field_indices_by_name[] = {
   3,   /* field[3] = needs_review */
   4,   /* field[4] = opted_out */
   2,   /* field[2] = unknown_sender */
+  6,   /* field[6] = unread_count */
 };
 static const ProtobufCIntRange ctower__v1__inbox_entry__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor ctower__v1__inbox_entry__descriptor =
 {
@@ -959,14 +1120,14 @@ const ProtobufCMessageDescriptor ctower__v1__inbox_entry__descriptor =
   "Ctower__V1__InboxEntry",
   "ctower.v1",
   sizeof(Ctower__V1__InboxEntry),
-  6,
+  7,
   ctower__v1__inbox_entry__field_descriptors,
   ctower__v1__inbox_entry__field_indices_by_name,
   1,  ctower__v1__inbox_entry__number_ranges,
   (ProtobufCMessageInit) ctower__v1__inbox_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__v1__list_inbox_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor ctower__v1__list_inbox_request__field_descriptors[3] =
 {
   {
     "page",
@@ -992,15 +1153,28 @@ static const ProtobufCFieldDescriptor ctower__v1__list_inbox_request__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "unread_only",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListInboxRequest, unread_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__list_inbox_request__field_indices_by_name[] = {
   1,   /* field[1] = needs_review_only */
   0,   /* field[0] = page */
+  2,   /* field[2] = unread_only */
 };
 static const ProtobufCIntRange ctower__v1__list_inbox_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor ctower__v1__list_inbox_request__descriptor =
 {
@@ -1010,7 +1184,7 @@ const ProtobufCMessageDescriptor ctower__v1__list_inbox_request__descriptor =
   "Ctower__V1__ListInboxRequest",
   "ctower.v1",
   sizeof(Ctower__V1__ListInboxRequest),
-  2,
+  3,
   ctower__v1__list_inbox_request__field_descriptors,
   ctower__v1__list_inbox_request__field_indices_by_name,
   1,  ctower__v1__list_inbox_request__number_ranges,
@@ -1183,6 +1357,133 @@ const ProtobufCMessageDescriptor ctower__v1__send_message_request__descriptor =
   (ProtobufCMessageInit) ctower__v1__send_message_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor ctower__v1__mark_thread_read_request__field_descriptors[1] =
+{
+  {
+    "lead_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__MarkThreadReadRequest, lead_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__mark_thread_read_request__field_indices_by_name[] = {
+  0,   /* field[0] = lead_id */
+};
+static const ProtobufCIntRange ctower__v1__mark_thread_read_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__mark_thread_read_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.MarkThreadReadRequest",
+  "MarkThreadReadRequest",
+  "Ctower__V1__MarkThreadReadRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__MarkThreadReadRequest),
+  1,
+  ctower__v1__mark_thread_read_request__field_descriptors,
+  ctower__v1__mark_thread_read_request__field_indices_by_name,
+  1,  ctower__v1__mark_thread_read_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__mark_thread_read_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__mark_thread_read_response__field_descriptors[1] =
+{
+  {
+    "marked",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__MarkThreadReadResponse, marked),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__mark_thread_read_response__field_indices_by_name[] = {
+  0,   /* field[0] = marked */
+};
+static const ProtobufCIntRange ctower__v1__mark_thread_read_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__mark_thread_read_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.MarkThreadReadResponse",
+  "MarkThreadReadResponse",
+  "Ctower__V1__MarkThreadReadResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__MarkThreadReadResponse),
+  1,
+  ctower__v1__mark_thread_read_response__field_descriptors,
+  ctower__v1__mark_thread_read_response__field_indices_by_name,
+  1,  ctower__v1__mark_thread_read_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__mark_thread_read_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__resolve_review_request__field_descriptors[2] =
+{
+  {
+    "message_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ResolveReviewRequest, message_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resolution",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ResolveReviewRequest, resolution),
+    &ctower__v1__review_resolution__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__resolve_review_request__field_indices_by_name[] = {
+  0,   /* field[0] = message_id */
+  1,   /* field[1] = resolution */
+};
+static const ProtobufCIntRange ctower__v1__resolve_review_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__resolve_review_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ResolveReviewRequest",
+  "ResolveReviewRequest",
+  "Ctower__V1__ResolveReviewRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ResolveReviewRequest),
+  2,
+  ctower__v1__resolve_review_request__field_descriptors,
+  ctower__v1__resolve_review_request__field_indices_by_name,
+  1,  ctower__v1__resolve_review_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__resolve_review_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue ctower__v1__message_direction__enum_values_by_number[3] =
 {
   { "MESSAGE_DIRECTION_UNSPECIFIED", "CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED", 0 },
@@ -1331,18 +1632,52 @@ const ProtobufCEnumDescriptor ctower__v1__message_intent__descriptor =
   ctower__v1__message_intent__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ctower__v1__message_service__method_descriptors[5] =
+static const ProtobufCEnumValue ctower__v1__review_resolution__enum_values_by_number[3] =
+{
+  { "REVIEW_RESOLUTION_UNSPECIFIED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_UNSPECIFIED", 0 },
+  { "REVIEW_RESOLUTION_CONFIRMED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_CONFIRMED", 1 },
+  { "REVIEW_RESOLUTION_DISMISSED", "CTOWER__V1__REVIEW_RESOLUTION__REVIEW_RESOLUTION_DISMISSED", 2 },
+};
+static const ProtobufCIntRange ctower__v1__review_resolution__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex ctower__v1__review_resolution__enum_values_by_name[3] =
+{
+  { "REVIEW_RESOLUTION_CONFIRMED", 1 },
+  { "REVIEW_RESOLUTION_DISMISSED", 2 },
+  { "REVIEW_RESOLUTION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ctower__v1__review_resolution__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ctower.v1.ReviewResolution",
+  "ReviewResolution",
+  "Ctower__V1__ReviewResolution",
+  "ctower.v1",
+  3,
+  ctower__v1__review_resolution__enum_values_by_number,
+  3,
+  ctower__v1__review_resolution__enum_values_by_name,
+  1,
+  ctower__v1__review_resolution__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor ctower__v1__message_service__method_descriptors[7] =
 {
   { "GetMessage", &ctower__v1__get_message_request__descriptor, &ctower__v1__message__descriptor },
   { "ListThread", &ctower__v1__list_thread_request__descriptor, &ctower__v1__list_thread_response__descriptor },
   { "ListInbox", &ctower__v1__list_inbox_request__descriptor, &ctower__v1__list_inbox_response__descriptor },
   { "SubscribeInbound", &ctower__v1__subscribe_inbound_request__descriptor, &ctower__v1__message__descriptor },
   { "SendMessage", &ctower__v1__send_message_request__descriptor, &ctower__v1__message__descriptor },
+  { "ResolveReview", &ctower__v1__resolve_review_request__descriptor, &ctower__v1__message__descriptor },
+  { "MarkThreadRead", &ctower__v1__mark_thread_read_request__descriptor, &ctower__v1__mark_thread_read_response__descriptor },
 };
 const unsigned ctower__v1__message_service__method_indices_by_name[] = {
   0,        /* GetMessage */
   2,        /* ListInbox */
   1,        /* ListThread */
+  6,        /* MarkThreadRead */
+  5,        /* ResolveReview */
   4,        /* SendMessage */
   3         /* SubscribeInbound */
 };
@@ -1353,7 +1688,7 @@ const ProtobufCServiceDescriptor ctower__v1__message_service__descriptor =
   "MessageService",
   "Ctower__V1__MessageService",
   "ctower.v1",
-  5,
+  7,
   ctower__v1__message_service__method_descriptors,
   ctower__v1__message_service__method_indices_by_name
 };
@@ -1396,6 +1731,22 @@ void ctower__v1__message_service__send_message(ProtobufCService *service,
 {
   assert(service->descriptor == &ctower__v1__message_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__message_service__resolve_review(ProtobufCService *service,
+                                                 const Ctower__V1__ResolveReviewRequest *input,
+                                                 Ctower__V1__Message_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__message_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__message_service__mark_thread_read(ProtobufCService *service,
+                                                   const Ctower__V1__MarkThreadReadRequest *input,
+                                                   Ctower__V1__MarkThreadReadResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__message_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__message_service__init (Ctower__V1__MessageService_Service *service,
                                         Ctower__V1__MessageService_ServiceDestroy destroy)
