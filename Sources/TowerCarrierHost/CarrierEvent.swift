@@ -1,3 +1,4 @@
+import Synchronization
 import TowerProto
 
 /// Something a carrier reported on its own: a delivery status, an inbound message, or a request
@@ -13,10 +14,27 @@ public struct CarrierEvent: Sendable, Hashable {
     /// The tenant connection it belongs to.
     public var connectionID: String
     public var kind: Kind
+    /// Tells the plugin whether the event was kept. nil for events that need no answer (those
+    /// built in tests, throttles, or a host that acknowledges on delivery).
+    public var acknowledgement: EventAcknowledgement?
 
-    public init(connectionID: String, kind: Kind) {
+    public init(connectionID: String, kind: Kind, acknowledgement: EventAcknowledgement? = nil) {
         self.connectionID = connectionID
         self.kind = kind
+        self.acknowledgement = acknowledgement
+    }
+
+    /// Acknowledges the event to the plugin when `stored`; otherwise leaves it unacknowledged,
+    /// so the plugin delivers it again and the next copy is not dropped as a duplicate.
+    public func settle(stored: Bool) {
+        if stored { acknowledgement?.acknowledge() } else { acknowledgement?.reject() }
+    }
+
+    public static func == (a: CarrierEvent, b: CarrierEvent) -> Bool { a.connectionID == b.connectionID && a.kind == b.kind }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(connectionID)
+        hasher.combine(kind)
     }
 
     /// The carrier's id for this event, used for deduplication; nil for throttles.
@@ -26,6 +44,32 @@ public struct CarrierEvent: Sendable, Hashable {
         case .inboundMessage(let message): message.carrierEventID.isEmpty ? nil : message.carrierEventID
         case .throttle: nil
         }
+    }
+}
+
+/// The answer owed to the plugin for one event. Plugins deliver events at least once and send
+/// them again until acknowledged, so a host that acknowledges only after the event is stored
+/// loses none, even when the database is briefly unreachable. Settling twice does nothing.
+public final class EventAcknowledgement: Sendable {
+    private let settled = Atomic<Bool>(false)
+    private let onAcknowledge: @Sendable () -> Void
+    private let onReject: @Sendable () -> Void
+
+    init(onAcknowledge: @escaping @Sendable () -> Void, onReject: @escaping @Sendable () -> Void) {
+        self.onAcknowledge = onAcknowledge
+        self.onReject = onReject
+    }
+
+    /// The event is stored: the plugin may forget it.
+    public func acknowledge() {
+        guard settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        onAcknowledge()
+    }
+
+    /// The event could not be stored: no Ack, and its redelivery will be let through.
+    public func reject() {
+        guard settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        onReject()
     }
 }
 

@@ -26,6 +26,9 @@ public actor CarrierHost {
         public var supportedMajorVersions: ClosedRange<UInt32> = CarrierProtocol.supportedMajorVersions
         /// Largest frame accepted from the plugin.
         public var maxFrameBytes = CarrierProtocol.defaultMaxFrameBytes
+        /// Whether events are acknowledged as soon as they enter `events` (simple consumers), or
+        /// only when the consumer settles them (a server that must store them first).
+        public var acknowledgeEventsOnDelivery = true
         /// How many unacknowledged events the plugin may have outstanding.
         public var maxUnackedEvents = 1000
         /// Ping period, and how long without a Pong before the plugin is considered hung and killed.
@@ -58,7 +61,8 @@ public actor CarrierHost {
     }
 
     /// Delivery statuses, inbound messages and throttles from the plugin, deduplicated by
-    /// carrier event id. Events are acknowledged to the plugin once they are in this stream.
+    /// carrier event id. Acknowledged to the plugin once they are in this stream, or, with
+    /// `acknowledgeEventsOnDelivery` off, when the consumer calls `settle(stored:)`.
     public nonisolated let events: AsyncStream<CarrierEvent>
 
     private let configuration: Configuration
@@ -85,7 +89,10 @@ public actor CarrierHost {
         let (stream, continuation) = AsyncStream<CarrierEvent>.makeStream()
         self.events = stream
         let pacer = self.pacer
-        self.router = EventRouter(capacity: configuration.eventDeduplicationCapacity, continuation: continuation) { throttle, connection in
+        self.router = EventRouter(
+            capacity: configuration.eventDeduplicationCapacity, acknowledgeOnDelivery: configuration.acknowledgeEventsOnDelivery,
+            continuation: continuation
+        ) { throttle, connection in
             pacer.apply(throttle, connection: connection)
         }
     }
@@ -148,7 +155,7 @@ public actor CarrierHost {
         let router = self.router
         let (connection, ack) = try await PluginConnection.launch(
             settings: settings, logger: logger, group: group,
-            onEvent: { router.deliver($0) },
+            onEvent: { event, ack in router.deliver(event, ack: ack) },
             onExit: { [weak self] connection, termination in
                 Task { await self?.connectionExited(connection, termination) }
             })

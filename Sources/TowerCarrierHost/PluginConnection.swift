@@ -49,12 +49,14 @@ final class PluginConnection: Sendable {
     let logger: Logger
     let startedAt = ContinuousClock.now
     private let state = Mutex(State())
-    private let onEvent: @Sendable (Carrier_Event) -> Void
+    /// Receives each event with the closure that sends its Ack.
+    private let onEvent: @Sendable (Carrier_Event, @escaping @Sendable () -> Void) -> Void
     private let onExit: @Sendable (PluginConnection, PluginProcess.Termination) -> Void
     private let stdoutState = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     private init(
-        settings: Settings, process: PluginProcess, logger: Logger, onEvent: @escaping @Sendable (Carrier_Event) -> Void,
+        settings: Settings, process: PluginProcess, logger: Logger,
+        onEvent: @escaping @Sendable (Carrier_Event, @escaping @Sendable () -> Void) -> Void,
         onExit: @escaping @Sendable (PluginConnection, PluginProcess.Termination) -> Void
     ) {
         self.settings = settings
@@ -69,7 +71,7 @@ final class PluginConnection: Sendable {
     /// Spawns the plugin, wires its pipes into NIO and performs the handshake.
     static func launch(
         settings: Settings, logger baseLogger: Logger, group: MultiThreadedEventLoopGroup,
-        onEvent: @escaping @Sendable (Carrier_Event) -> Void,
+        onEvent: @escaping @Sendable (Carrier_Event, @escaping @Sendable () -> Void) -> Void,
         onExit: @escaping @Sendable (PluginConnection, PluginProcess.Termination) -> Void
     ) async throws(CarrierError) -> (PluginConnection, Carrier_HelloAck) {
         let process = try PluginProcess.spawn(executable: settings.executable, environment: settings.environment)
@@ -340,11 +342,13 @@ final class PluginConnection: Sendable {
             releasePermit()
             pending.continuation?.resume(returning: response)
         case .event(let event):
-            onEvent(event)
-            var ack = Carrier_Envelope()
-            ack.id = envelope.id
-            ack.payload = .ack(Carrier_Ack())
-            write(ack)
+            let id = envelope.id
+            onEvent(event) { [weak self] in
+                var ack = Carrier_Envelope()
+                ack.id = id
+                ack.payload = .ack(Carrier_Ack())
+                self?.write(ack)
+            }
         case .ping:
             var pong = Carrier_Envelope()
             pong.id = envelope.id

@@ -69,6 +69,30 @@ struct CarrierHostTests {
         await host.shutdown()
     }
 
+    @Test func anEventTheConsumerCouldNotStoreComesAgainAndAStoredOneDoesNot() async throws {
+        let host = TestSupport.mockHost { $0.acknowledgeEventsOnDelivery = false }
+        try await host.start()
+        try await host.configure(connection: "c1", credentials: ["api_key": "k"], settings: ["seed": "7"])
+        let result = try await host.send(TestSupport.message("msg-ack"), connection: "c1")
+        let providerID = result.providerMessageID
+        let isOurs: @Sendable (CarrierEvent) -> Bool = { event in
+            if case .deliveryStatus(let status) = event.kind { return status.providerMessageID == providerID }
+            return false
+        }
+        let first = try #require(await TestSupport.firstEvent(in: host, where: isOurs))
+        #expect(first.acknowledgement != nil)
+        // Not stored (say the database was down): no Ack, and the plugin's redelivery must not
+        // be dropped as a duplicate.
+        first.settle(stored: false)
+        let second = try #require(await TestSupport.firstEvent(in: host, within: .seconds(5), where: isOurs))
+        #expect(second == first)
+        second.settle(stored: true)
+        // Acknowledged: the plugin stops resending (its interval is one second).
+        let third = await TestSupport.firstEvent(in: host, within: .milliseconds(2500)) { _ in true }
+        #expect(third == nil)
+        await host.shutdown()
+    }
+
     @Test func resendWithSameKeyIsIdempotent() async throws {
         let dir = TestSupport.temporaryDirectory()
         let host = TestSupport.mockHost()

@@ -26,8 +26,10 @@ public actor CarrierRegistry {
         }
     }
 
-    /// Receives what plugins report on their own (delivery statuses, inbound messages).
-    public typealias EventSink = @Sendable (CarrierEvent) async -> Void
+    /// Receives what plugins report on their own (delivery statuses, inbound messages) and says
+    /// whether it stored the event; only stored events are acknowledged to the plugin, so one
+    /// that could not be stored (the database was unreachable) comes again.
+    public typealias EventSink = @Sendable (CarrierEvent) async -> Bool
 
     private let configuration: Configuration
     private let logger: Logger
@@ -52,6 +54,7 @@ public actor CarrierRegistry {
         var hostConfiguration = CarrierHost.Configuration(carrierName: carrier)
         hostConfiguration.pluginDirectories = configuration.pluginDirectories
         hostConfiguration.searchPATH = configuration.searchPATH
+        hostConfiguration.acknowledgeEventsOnDelivery = false
         configuration.adjust(&hostConfiguration)
         let logger = logger
         let task = Task { () throws -> CarrierHost in
@@ -65,7 +68,10 @@ public actor CarrierRegistry {
             let sink = sink
             pumps.append(
                 Task {
-                    for await event in host.events { await sink?(event) }
+                    for await event in host.events {
+                        if case .throttle = event.kind { continue }
+                        event.settle(stored: await sink?(event) ?? false)
+                    }
                 })
             return host
         } catch {

@@ -145,27 +145,32 @@ public struct CarrierWebhookIngress: Sendable {
     }
 
     /// Stores an event a plugin reported on its own (the mock carrier's statuses and replies).
-    static func recordUnsolicited(_ event: CarrierEvent, store: Store, logger: Logger) async {
-        guard let connectionID = UUIDText(event.connectionID) else { return }
+    /// Stores an event a plugin sent on its own; false when it could not be stored and should
+    /// come again. An event for an unknown (deleted) connection counts as handled.
+    static func recordUnsolicited(_ event: CarrierEvent, store: Store, logger: Logger) async -> Bool {
+        guard let connectionID = UUIDText(event.connectionID) else { return true }
         var proto = Carrier_Event()
         proto.connectionID = event.connectionID
         switch event.kind {
         case .deliveryStatus(let status): proto.kind = .deliveryStatus(status)
         case .inboundMessage(let message): proto.kind = .inboundMessage(message)
-        case .throttle: return
+        case .throttle: return true
         }
         do {
             let orgText = try await store.withTransaction(tenant: nil, readOnly: true) { tx in
                 try await tx.query("SELECT ctower_carrier_connection_org(\(connectionID))::text AS org_id").one().decode(
                     "org_id", as: String?.self)
             }
-            guard let orgText, let orgID = OrgID(orgText), let org = UUIDText(orgText) else { return }
+            guard let orgText, let orgID = OrgID(orgText), let org = UUIDText(orgText) else { return true }
             try await store.withTransaction(tenant: orgID) { tx in
                 _ = try await CarrierEventRecorder.record([proto], orgID: org, connectionID: connectionID, tx: tx)
             }
+            return true
         } catch {
             logger.error(
-                "storing a carrier event failed", metadata: ["connection": "\(event.connectionID)", "error": "\(type(of: error))"])
+                "storing a carrier event failed; the plugin will deliver it again",
+                metadata: ["connection": "\(event.connectionID)", "error": "\(type(of: error))"])
+            return false
         }
     }
 }
