@@ -212,6 +212,306 @@ public struct ListImportErrorsResponse: ProtoMessage {
     public init() {}
 }
 
+/// One of a lead's (at most 3) phones.
+public struct LeadPhone: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.LeadPhone"
+
+    /// Server-assigned UUID.
+    public var id: String = ""
+    /// 1, 2 or 3: the order phones are tried in.
+    public var position: Int32 = 0
+    /// E.164. On input any US shape ("(512) 867-5309") is accepted and normalised.
+    public var phone: String = ""
+    public var type: PhoneType = .unspecified
+    /// Output only: changed by imports with a consent declaration and by opt-outs.
+    public var consentStatus: ConsentStatus = .unspecified
+
+    public init() {}
+}
+
+/// A label on leads, unique by name (case-insensitive) within the org.
+public struct Tag: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.Tag"
+
+    public var id: String = ""
+    /// 1 to 100 characters.
+    public var name: String = ""
+    /// "#RRGGBB", or empty.
+    public var color: String = ""
+    public var createTime: Google_Protobuf_Timestamp? = nil
+
+    public init() {}
+}
+
+/// A landowner the org may text. Text fields are trimmed with inner whitespace collapsed; empty
+/// means unknown.
+public struct Lead: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.Lead"
+
+    /// Server-assigned UUID.
+    public var id: String = ""
+    public var firstName: String = ""
+    public var lastName: String = ""
+    /// The owner as one name ("Smith Family Trust").
+    public var ownerName: String = ""
+    public var mailingAddress: String = ""
+    public var mailingCity: String = ""
+    /// USPS code; on input a state name is accepted.
+    public var mailingState: String = ""
+    public var mailingZip: String = ""
+    public var propertyAddress: String = ""
+    public var propertyCity: String = ""
+    /// USPS code; on input a state name is accepted.
+    public var propertyState: String = ""
+    public var propertyZip: String = ""
+    /// Without its "County"/"Parish" suffix.
+    public var county: String = ""
+    /// Assessor's parcel number.
+    public var apn: String = ""
+    /// Acres as a decimal string ("12.5"); empty when unknown.
+    public var acreage: String = ""
+    /// Columns of imported files that map to no field, and anything else the org tracks.
+    public var customFields: [String: String] = [:]
+    /// 0 to 100.
+    public var score: Int32 = 0
+    public var status: LeadStatus = .unspecified
+    /// Output only on Get/List (set through CreateLead; imports append).
+    public var phones: [LeadPhone] = []
+    /// Output only: change with AddLeadTags / RemoveLeadTags.
+    public var tags: [Tag] = []
+    /// Output only: the import that created it, if any.
+    public var importJobID: String = ""
+    /// Output only: whether the lead has sent an inbound message.
+    public var hasReplied: Bool = false
+    public var createTime: Google_Protobuf_Timestamp? = nil
+    public var updateTime: Google_Protobuf_Timestamp? = nil
+
+    public init() {}
+}
+
+public struct CreateLeadRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.CreateLeadRequest"
+
+    /// The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
+    /// in the order given). id and output-only fields are ignored.
+    public var lead: Lead? = nil
+
+    public init() {}
+}
+
+public struct GetLeadRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.GetLeadRequest"
+
+    /// The lead's id. Required.
+    public var leadID: String = ""
+
+    public init() {}
+}
+
+public struct UpdateLeadRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.UpdateLeadRequest"
+
+    /// The lead to change. Required.
+    public var leadID: String = ""
+    /// New values for the fields named in update_mask.
+    public var lead: Lead? = nil
+    /// Lead fields to change (snake_case names, e.g. "first_name", "custom_fields", "score",
+    /// "status"). Phones, tags and output-only fields cannot be changed here. Required.
+    public var updateMask: Google_Protobuf_FieldMask? = nil
+
+    public init() {}
+}
+
+public struct DeleteLeadRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.DeleteLeadRequest"
+
+    /// The lead to delete, with its phones, tags and list memberships. Required.
+    public var leadID: String = ""
+
+    public init() {}
+}
+
+public struct DeleteLeadResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.DeleteLeadResponse"
+
+
+    public init() {}
+}
+
+/// Which leads a list or export covers. Every condition given must hold; empty means any.
+public struct LeadFilter: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.LeadFilter"
+
+    /// Counties, case-insensitive, with or without the "County" suffix.
+    public var counties: [String] = []
+    /// Property states, USPS codes or names.
+    public var states: [String] = []
+    /// Leads with at least one of these tags.
+    public var anyTagIds: [String] = []
+    /// Leads with every one of these tags.
+    public var allTagIds: [String] = []
+    /// Leads with at least one phone in this consent status.
+    public var consentStatus: ConsentStatus = .unspecified
+    public var minScore: Int32? = nil
+    public var maxScore: Int32? = nil
+    /// Whether the lead has sent an inbound message.
+    public var hasReplied: Bool? = nil
+    /// Created at or after.
+    public var createdAfter: Google_Protobuf_Timestamp? = nil
+    /// Created before.
+    public var createdBefore: Google_Protobuf_Timestamp? = nil
+    /// Members of this static list.
+    public var listID: String = ""
+
+    public init() {}
+}
+
+public struct ListLeadsRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListLeadsRequest"
+
+    public var filter: LeadFilter? = nil
+    public var page: PageRequest? = nil
+
+    public init() {}
+}
+
+public struct ListLeadsResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListLeadsResponse"
+
+    /// Newest first.
+    public var leads: [Lead] = []
+    public var page: PageInfo? = nil
+
+    public init() {}
+}
+
+public struct ExportLeadsRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ExportLeadsRequest"
+
+    public var filter: LeadFilter? = nil
+
+    public init() {}
+}
+
+/// A piece of the export: concatenated in order, the chunks are one RFC 4180 CSV file (UTF-8, CRLF
+/// not guaranteed; LF line ends) whose header row ImportLeads maps without a column_mapping.
+public struct ExportLeadsChunk: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ExportLeadsChunk"
+
+    public var data: [UInt8] = []
+
+    public init() {}
+}
+
+public struct CreateTagRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.CreateTagRequest"
+
+    /// 1 to 100 characters, unique (case-insensitive) within the org. Required.
+    public var name: String = ""
+    /// "#RRGGBB", or empty.
+    public var color: String = ""
+
+    public init() {}
+}
+
+public struct ListTagsRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListTagsRequest"
+
+    public var page: PageRequest? = nil
+
+    public init() {}
+}
+
+public struct ListTagsResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListTagsResponse"
+
+    /// By name.
+    public var tags: [Tag] = []
+    public var page: PageInfo? = nil
+
+    public init() {}
+}
+
+public struct ModifyLeadTagsRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ModifyLeadTagsRequest"
+
+    /// Up to 10,000 leads. Required.
+    public var leadIds: [String] = []
+    /// Up to 100 tags. Required.
+    public var tagIds: [String] = []
+
+    public init() {}
+}
+
+public struct ModifyLeadTagsResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ModifyLeadTagsResponse"
+
+    /// Tag assignments added or removed (existing ones are not counted twice).
+    public var changed: Int64 = 0
+
+    public init() {}
+}
+
+/// A static list: leads added and removed by hand.
+public struct LeadList: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.LeadList"
+
+    public var id: String = ""
+    /// 1 to 200 characters, unique within the org.
+    public var name: String = ""
+    public var memberCount: Int64 = 0
+    public var createTime: Google_Protobuf_Timestamp? = nil
+
+    public init() {}
+}
+
+public struct CreateLeadListRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.CreateLeadListRequest"
+
+    /// 1 to 200 characters, unique within the org. Required.
+    public var name: String = ""
+
+    public init() {}
+}
+
+public struct ListLeadListsRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListLeadListsRequest"
+
+    public var page: PageRequest? = nil
+
+    public init() {}
+}
+
+public struct ListLeadListsResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ListLeadListsResponse"
+
+    /// By name.
+    public var lists: [LeadList] = []
+    public var page: PageInfo? = nil
+
+    public init() {}
+}
+
+public struct ModifyListMembersRequest: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ModifyListMembersRequest"
+
+    /// The static list. Required.
+    public var listID: String = ""
+    /// Up to 10,000 leads. Required.
+    public var leadIds: [String] = []
+
+    public init() {}
+}
+
+public struct ModifyListMembersResponse: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.ModifyListMembersResponse"
+
+    /// Members added or removed.
+    public var changed: Int64 = 0
+
+    public init() {}
+}
+
 /// What a column of an imported file holds.
 public enum LeadField: ProtoEnum, CaseIterable {
     case unspecified  // LEAD_FIELD_UNSPECIFIED = 0
@@ -549,6 +849,142 @@ public enum ImportJobStatus: ProtoEnum, CaseIterable {
     }
 
     public static var allCases: [Self] { [.unspecified, .pending, .running, .completed, .failed] }
+}
+
+/// Whether a phone may be texted under prior express written consent.
+public enum ConsentStatus: ProtoEnum, CaseIterable {
+    case unspecified  // CONSENT_STATUS_UNSPECIFIED = 0
+    /// No consent on record.
+    case unknown  // CONSENT_STATUS_UNKNOWN = 1
+    /// Consent recorded (see the org's consent records).
+    case granted  // CONSENT_STATUS_GRANTED = 2
+    /// Consent was revoked; an import never grants it again.
+    case revoked  // CONSENT_STATUS_REVOKED = 3
+    /// A value this schema does not know, kept so it survives a round trip.
+    case unrecognized(Int32)
+
+    public init() { self = .unspecified }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .unknown
+        case 2: self = .granted
+        case 3: self = .revoked
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .unknown: 1
+        case .granted: 2
+        case .revoked: 3
+        case .unrecognized(let v): v
+        }
+    }
+
+    public var protoName: String? {
+        switch self {
+        case .unspecified: "CONSENT_STATUS_UNSPECIFIED"
+        case .unknown: "CONSENT_STATUS_UNKNOWN"
+        case .granted: "CONSENT_STATUS_GRANTED"
+        case .revoked: "CONSENT_STATUS_REVOKED"
+        case .unrecognized: nil
+        }
+    }
+
+    public init?(protoName: String) {
+        switch protoName {
+        case "CONSENT_STATUS_UNSPECIFIED": self = .unspecified
+        case "CONSENT_STATUS_UNKNOWN": self = .unknown
+        case "CONSENT_STATUS_GRANTED": self = .granted
+        case "CONSENT_STATUS_REVOKED": self = .revoked
+        default: return nil
+        }
+    }
+
+    public static var allCases: [Self] { [.unspecified, .unknown, .granted, .revoked] }
+}
+
+/// Where a lead stands in the conversation.
+public enum LeadStatus: ProtoEnum, CaseIterable {
+    case unspecified  // LEAD_STATUS_UNSPECIFIED = 0
+    case new  // LEAD_STATUS_NEW = 1
+    case contacted  // LEAD_STATUS_CONTACTED = 2
+    case replied  // LEAD_STATUS_REPLIED = 3
+    case interested  // LEAD_STATUS_INTERESTED = 4
+    case notInterested  // LEAD_STATUS_NOT_INTERESTED = 5
+    case underContract  // LEAD_STATUS_UNDER_CONTRACT = 6
+    case closed  // LEAD_STATUS_CLOSED = 7
+    case dead  // LEAD_STATUS_DEAD = 8
+    /// A value this schema does not know, kept so it survives a round trip.
+    case unrecognized(Int32)
+
+    public init() { self = .unspecified }
+
+    public init(rawValue: Int32) {
+        switch rawValue {
+        case 0: self = .unspecified
+        case 1: self = .new
+        case 2: self = .contacted
+        case 3: self = .replied
+        case 4: self = .interested
+        case 5: self = .notInterested
+        case 6: self = .underContract
+        case 7: self = .closed
+        case 8: self = .dead
+        default: self = .unrecognized(rawValue)
+        }
+    }
+
+    public var rawValue: Int32 {
+        switch self {
+        case .unspecified: 0
+        case .new: 1
+        case .contacted: 2
+        case .replied: 3
+        case .interested: 4
+        case .notInterested: 5
+        case .underContract: 6
+        case .closed: 7
+        case .dead: 8
+        case .unrecognized(let v): v
+        }
+    }
+
+    public var protoName: String? {
+        switch self {
+        case .unspecified: "LEAD_STATUS_UNSPECIFIED"
+        case .new: "LEAD_STATUS_NEW"
+        case .contacted: "LEAD_STATUS_CONTACTED"
+        case .replied: "LEAD_STATUS_REPLIED"
+        case .interested: "LEAD_STATUS_INTERESTED"
+        case .notInterested: "LEAD_STATUS_NOT_INTERESTED"
+        case .underContract: "LEAD_STATUS_UNDER_CONTRACT"
+        case .closed: "LEAD_STATUS_CLOSED"
+        case .dead: "LEAD_STATUS_DEAD"
+        case .unrecognized: nil
+        }
+    }
+
+    public init?(protoName: String) {
+        switch protoName {
+        case "LEAD_STATUS_UNSPECIFIED": self = .unspecified
+        case "LEAD_STATUS_NEW": self = .new
+        case "LEAD_STATUS_CONTACTED": self = .contacted
+        case "LEAD_STATUS_REPLIED": self = .replied
+        case "LEAD_STATUS_INTERESTED": self = .interested
+        case "LEAD_STATUS_NOT_INTERESTED": self = .notInterested
+        case "LEAD_STATUS_UNDER_CONTRACT": self = .underContract
+        case "LEAD_STATUS_CLOSED": self = .closed
+        case "LEAD_STATUS_DEAD": self = .dead
+        default: return nil
+        }
+    }
+
+    public static var allCases: [Self] { [.unspecified, .new, .contacted, .replied, .interested, .notInterested, .underContract, .closed, .dead] }
 }
 
 extension ColumnMappingEntry {
@@ -1318,6 +1754,1297 @@ extension ListImportErrorsResponse {
     }
 }
 
+extension LeadPhone {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__LeadPhone.self, initialize: ctower__v1__lead_phone__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__LeadPhone.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__LeadPhone>) {
+        self.init()
+        let c = p.pointee
+        self.id = ProtoC.string(c.id)
+        self.position = c.position
+        self.phone = ProtoC.string(c.phone)
+        self.type = PhoneType(rawValue: Int32(truncatingIfNeeded: c.type.rawValue))
+        self.consentStatus = ConsentStatus(rawValue: Int32(truncatingIfNeeded: c.consent_status.rawValue))
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__LeadPhone> {
+        let m = arena.allocate(Ctower__V1__LeadPhone.self)
+        ctower__v1__lead_phone__init(m)
+        if !self.id.isEmpty { m.pointee.id = arena.cString(self.id) }
+        m.pointee.position = self.position
+        if !self.phone.isEmpty { m.pointee.phone = arena.cString(self.phone) }
+        m.pointee.type = Ctower__V1__PhoneType(rawValue: .init(truncatingIfNeeded: self.type.rawValue))
+        m.pointee.consent_status = Ctower__V1__ConsentStatus(rawValue: .init(truncatingIfNeeded: self.consentStatus.rawValue))
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.id.isEmpty) { o.append(("id", .string(self.id))) }
+        if !(self.position == 0) { o.append(("position", ProtoJSON.int32(self.position))) }
+        if !(self.phone.isEmpty) { o.append(("phone", .string(self.phone))) }
+        if !(self.type.rawValue == 0) { o.append(("type", self.type.jsonValue)) }
+        if !(self.consentStatus.rawValue == 0) { o.append(("consentStatus", self.consentStatus.jsonValue)) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "id": self.id = try ProtoJSON.string(value, field: "id")
+            case "position": self.position = try ProtoJSON.int32(value, field: "position")
+            case "phone": self.phone = try ProtoJSON.string(value, field: "phone")
+            case "type": self.type = try PhoneType(jsonValue: value, field: "type")
+            case "consentStatus", "consent_status": self.consentStatus = try ConsentStatus(jsonValue: value, field: "consentStatus")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension Tag {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__Tag.self, initialize: ctower__v1__tag__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__Tag.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__Tag>) {
+        self.init()
+        let c = p.pointee
+        self.id = ProtoC.string(c.id)
+        self.name = ProtoC.string(c.name)
+        self.color = ProtoC.string(c.color)
+        if let v = c.create_time { self.createTime = Google_Protobuf_Timestamp(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__Tag> {
+        let m = arena.allocate(Ctower__V1__Tag.self)
+        ctower__v1__tag__init(m)
+        if !self.id.isEmpty { m.pointee.id = arena.cString(self.id) }
+        if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
+        if !self.color.isEmpty { m.pointee.color = arena.cString(self.color) }
+        if let v = self.createTime { m.pointee.create_time = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.id.isEmpty) { o.append(("id", .string(self.id))) }
+        if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
+        if !(self.color.isEmpty) { o.append(("color", .string(self.color))) }
+        if let v = self.createTime { o.append(("createTime", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "id": self.id = try ProtoJSON.string(value, field: "id")
+            case "name": self.name = try ProtoJSON.string(value, field: "name")
+            case "color": self.color = try ProtoJSON.string(value, field: "color")
+            case "createTime", "create_time": self.createTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension Lead {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__Lead.self, initialize: ctower__v1__lead__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__Lead.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__Lead>) {
+        self.init()
+        let c = p.pointee
+        self.id = ProtoC.string(c.id)
+        self.firstName = ProtoC.string(c.first_name)
+        self.lastName = ProtoC.string(c.last_name)
+        self.ownerName = ProtoC.string(c.owner_name)
+        self.mailingAddress = ProtoC.string(c.mailing_address)
+        self.mailingCity = ProtoC.string(c.mailing_city)
+        self.mailingState = ProtoC.string(c.mailing_state)
+        self.mailingZip = ProtoC.string(c.mailing_zip)
+        self.propertyAddress = ProtoC.string(c.property_address)
+        self.propertyCity = ProtoC.string(c.property_city)
+        self.propertyState = ProtoC.string(c.property_state)
+        self.propertyZip = ProtoC.string(c.property_zip)
+        self.county = ProtoC.string(c.county)
+        self.apn = ProtoC.string(c.apn)
+        self.acreage = ProtoC.string(c.acreage)
+        for i in 0..<c.n_custom_fields {
+            let e = c.custom_fields[i]!.pointee
+            self.customFields[ProtoC.string(e.key)] = ProtoC.string(e.value)
+        }
+        self.score = c.score
+        self.status = LeadStatus(rawValue: Int32(truncatingIfNeeded: c.status.rawValue))
+        self.phones = ProtoC.array(c.phones, c.n_phones) { LeadPhone(_c: $0!) }
+        self.tags = ProtoC.array(c.tags, c.n_tags) { Tag(_c: $0!) }
+        self.importJobID = ProtoC.string(c.import_job_id)
+        self.hasReplied = (c.has_replied != 0)
+        if let v = c.create_time { self.createTime = Google_Protobuf_Timestamp(_c: v) }
+        if let v = c.update_time { self.updateTime = Google_Protobuf_Timestamp(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__Lead> {
+        let m = arena.allocate(Ctower__V1__Lead.self)
+        ctower__v1__lead__init(m)
+        if !self.id.isEmpty { m.pointee.id = arena.cString(self.id) }
+        if !self.firstName.isEmpty { m.pointee.first_name = arena.cString(self.firstName) }
+        if !self.lastName.isEmpty { m.pointee.last_name = arena.cString(self.lastName) }
+        if !self.ownerName.isEmpty { m.pointee.owner_name = arena.cString(self.ownerName) }
+        if !self.mailingAddress.isEmpty { m.pointee.mailing_address = arena.cString(self.mailingAddress) }
+        if !self.mailingCity.isEmpty { m.pointee.mailing_city = arena.cString(self.mailingCity) }
+        if !self.mailingState.isEmpty { m.pointee.mailing_state = arena.cString(self.mailingState) }
+        if !self.mailingZip.isEmpty { m.pointee.mailing_zip = arena.cString(self.mailingZip) }
+        if !self.propertyAddress.isEmpty { m.pointee.property_address = arena.cString(self.propertyAddress) }
+        if !self.propertyCity.isEmpty { m.pointee.property_city = arena.cString(self.propertyCity) }
+        if !self.propertyState.isEmpty { m.pointee.property_state = arena.cString(self.propertyState) }
+        if !self.propertyZip.isEmpty { m.pointee.property_zip = arena.cString(self.propertyZip) }
+        if !self.county.isEmpty { m.pointee.county = arena.cString(self.county) }
+        if !self.apn.isEmpty { m.pointee.apn = arena.cString(self.apn) }
+        if !self.acreage.isEmpty { m.pointee.acreage = arena.cString(self.acreage) }
+        m.pointee.n_custom_fields = self.customFields.count
+        m.pointee.custom_fields = arena.array(self.customFields.sorted { $0.key < $1.key }) { (key, value) -> UnsafeMutablePointer<Ctower__V1__Lead__CustomFieldsEntry>? in
+            let e = arena.allocate(Ctower__V1__Lead__CustomFieldsEntry.self)
+            ctower__v1__lead__custom_fields_entry__init(e)
+            e.pointee.key = arena.cString(key)
+            e.pointee.value = arena.cString(value)
+            return e
+        }
+        m.pointee.score = self.score
+        m.pointee.status = Ctower__V1__LeadStatus(rawValue: .init(truncatingIfNeeded: self.status.rawValue))
+        m.pointee.n_phones = self.phones.count
+        m.pointee.phones = arena.array(self.phones) { $0._toC(arena) }
+        m.pointee.n_tags = self.tags.count
+        m.pointee.tags = arena.array(self.tags) { $0._toC(arena) }
+        if !self.importJobID.isEmpty { m.pointee.import_job_id = arena.cString(self.importJobID) }
+        m.pointee.has_replied = (self.hasReplied ? 1 : 0)
+        if let v = self.createTime { m.pointee.create_time = v._toC(arena) }
+        if let v = self.updateTime { m.pointee.update_time = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.id.isEmpty) { o.append(("id", .string(self.id))) }
+        if !(self.firstName.isEmpty) { o.append(("firstName", .string(self.firstName))) }
+        if !(self.lastName.isEmpty) { o.append(("lastName", .string(self.lastName))) }
+        if !(self.ownerName.isEmpty) { o.append(("ownerName", .string(self.ownerName))) }
+        if !(self.mailingAddress.isEmpty) { o.append(("mailingAddress", .string(self.mailingAddress))) }
+        if !(self.mailingCity.isEmpty) { o.append(("mailingCity", .string(self.mailingCity))) }
+        if !(self.mailingState.isEmpty) { o.append(("mailingState", .string(self.mailingState))) }
+        if !(self.mailingZip.isEmpty) { o.append(("mailingZip", .string(self.mailingZip))) }
+        if !(self.propertyAddress.isEmpty) { o.append(("propertyAddress", .string(self.propertyAddress))) }
+        if !(self.propertyCity.isEmpty) { o.append(("propertyCity", .string(self.propertyCity))) }
+        if !(self.propertyState.isEmpty) { o.append(("propertyState", .string(self.propertyState))) }
+        if !(self.propertyZip.isEmpty) { o.append(("propertyZip", .string(self.propertyZip))) }
+        if !(self.county.isEmpty) { o.append(("county", .string(self.county))) }
+        if !(self.apn.isEmpty) { o.append(("apn", .string(self.apn))) }
+        if !(self.acreage.isEmpty) { o.append(("acreage", .string(self.acreage))) }
+        if !self.customFields.isEmpty { o.append(("customFields", .object(self.customFields.map { (ProtoJSON.mapKey($0.key), .string($0.value)) }.sorted { $0.0 < $1.0 }))) }
+        if !(self.score == 0) { o.append(("score", ProtoJSON.int32(self.score))) }
+        if !(self.status.rawValue == 0) { o.append(("status", self.status.jsonValue)) }
+        if !self.phones.isEmpty { o.append(("phones", .array(self.phones.map { $0.jsonValue() }))) }
+        if !self.tags.isEmpty { o.append(("tags", .array(self.tags.map { $0.jsonValue() }))) }
+        if !(self.importJobID.isEmpty) { o.append(("importJobId", .string(self.importJobID))) }
+        if !(!self.hasReplied) { o.append(("hasReplied", .bool(self.hasReplied))) }
+        if let v = self.createTime { o.append(("createTime", v.jsonValue())) }
+        if let v = self.updateTime { o.append(("updateTime", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "id": self.id = try ProtoJSON.string(value, field: "id")
+            case "firstName", "first_name": self.firstName = try ProtoJSON.string(value, field: "firstName")
+            case "lastName", "last_name": self.lastName = try ProtoJSON.string(value, field: "lastName")
+            case "ownerName", "owner_name": self.ownerName = try ProtoJSON.string(value, field: "ownerName")
+            case "mailingAddress", "mailing_address": self.mailingAddress = try ProtoJSON.string(value, field: "mailingAddress")
+            case "mailingCity", "mailing_city": self.mailingCity = try ProtoJSON.string(value, field: "mailingCity")
+            case "mailingState", "mailing_state": self.mailingState = try ProtoJSON.string(value, field: "mailingState")
+            case "mailingZip", "mailing_zip": self.mailingZip = try ProtoJSON.string(value, field: "mailingZip")
+            case "propertyAddress", "property_address": self.propertyAddress = try ProtoJSON.string(value, field: "propertyAddress")
+            case "propertyCity", "property_city": self.propertyCity = try ProtoJSON.string(value, field: "propertyCity")
+            case "propertyState", "property_state": self.propertyState = try ProtoJSON.string(value, field: "propertyState")
+            case "propertyZip", "property_zip": self.propertyZip = try ProtoJSON.string(value, field: "propertyZip")
+            case "county": self.county = try ProtoJSON.string(value, field: "county")
+            case "apn": self.apn = try ProtoJSON.string(value, field: "apn")
+            case "acreage": self.acreage = try ProtoJSON.string(value, field: "acreage")
+            case "customFields", "custom_fields":
+                for (k, item) in try ProtoJSON.object(value, field: "customFields") {
+                    self.customFields[try ProtoJSON.mapKey(k, field: "customFields", parse: { $0 })] = try ProtoJSON.string(item, field: "customFields")
+                }
+            case "score": self.score = try ProtoJSON.int32(value, field: "score")
+            case "status": self.status = try LeadStatus(jsonValue: value, field: "status")
+            case "phones": self.phones = try ProtoJSON.array(value, field: "phones").map { (item) throws(ProtoDecodingError) in try LeadPhone(jsonValue: item) }
+            case "tags": self.tags = try ProtoJSON.array(value, field: "tags").map { (item) throws(ProtoDecodingError) in try Tag(jsonValue: item) }
+            case "importJobId", "import_job_id": self.importJobID = try ProtoJSON.string(value, field: "importJobId")
+            case "hasReplied", "has_replied": self.hasReplied = try ProtoJSON.bool(value, field: "hasReplied")
+            case "createTime", "create_time": self.createTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "updateTime", "update_time": self.updateTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension CreateLeadRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__CreateLeadRequest.self, initialize: ctower__v1__create_lead_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__CreateLeadRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__CreateLeadRequest>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.lead { self.lead = Lead(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateLeadRequest> {
+        let m = arena.allocate(Ctower__V1__CreateLeadRequest.self)
+        ctower__v1__create_lead_request__init(m)
+        if let v = self.lead { m.pointee.lead = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.lead { o.append(("lead", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "lead": self.lead = try Lead(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension GetLeadRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__GetLeadRequest.self, initialize: ctower__v1__get_lead_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__GetLeadRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__GetLeadRequest>) {
+        self.init()
+        let c = p.pointee
+        self.leadID = ProtoC.string(c.lead_id)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__GetLeadRequest> {
+        let m = arena.allocate(Ctower__V1__GetLeadRequest.self)
+        ctower__v1__get_lead_request__init(m)
+        if !self.leadID.isEmpty { m.pointee.lead_id = arena.cString(self.leadID) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.leadID.isEmpty) { o.append(("leadId", .string(self.leadID))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leadId", "lead_id": self.leadID = try ProtoJSON.string(value, field: "leadId")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension UpdateLeadRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__UpdateLeadRequest.self, initialize: ctower__v1__update_lead_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__UpdateLeadRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__UpdateLeadRequest>) {
+        self.init()
+        let c = p.pointee
+        self.leadID = ProtoC.string(c.lead_id)
+        if let v = c.lead { self.lead = Lead(_c: v) }
+        if let v = c.update_mask { self.updateMask = Google_Protobuf_FieldMask(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__UpdateLeadRequest> {
+        let m = arena.allocate(Ctower__V1__UpdateLeadRequest.self)
+        ctower__v1__update_lead_request__init(m)
+        if !self.leadID.isEmpty { m.pointee.lead_id = arena.cString(self.leadID) }
+        if let v = self.lead { m.pointee.lead = v._toC(arena) }
+        if let v = self.updateMask { m.pointee.update_mask = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.leadID.isEmpty) { o.append(("leadId", .string(self.leadID))) }
+        if let v = self.lead { o.append(("lead", v.jsonValue())) }
+        if let v = self.updateMask { o.append(("updateMask", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leadId", "lead_id": self.leadID = try ProtoJSON.string(value, field: "leadId")
+            case "lead": self.lead = try Lead(jsonValue: value)
+            case "updateMask", "update_mask": self.updateMask = try Google_Protobuf_FieldMask(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension DeleteLeadRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__DeleteLeadRequest.self, initialize: ctower__v1__delete_lead_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__DeleteLeadRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__DeleteLeadRequest>) {
+        self.init()
+        let c = p.pointee
+        self.leadID = ProtoC.string(c.lead_id)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__DeleteLeadRequest> {
+        let m = arena.allocate(Ctower__V1__DeleteLeadRequest.self)
+        ctower__v1__delete_lead_request__init(m)
+        if !self.leadID.isEmpty { m.pointee.lead_id = arena.cString(self.leadID) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.leadID.isEmpty) { o.append(("leadId", .string(self.leadID))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leadId", "lead_id": self.leadID = try ProtoJSON.string(value, field: "leadId")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension DeleteLeadResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__DeleteLeadResponse.self, initialize: ctower__v1__delete_lead_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__DeleteLeadResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__DeleteLeadResponse>) {
+        self.init()
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__DeleteLeadResponse> {
+        let m = arena.allocate(Ctower__V1__DeleteLeadResponse.self)
+        ctower__v1__delete_lead_response__init(m)
+        return m
+    }
+
+    public func jsonValue() -> JSONValue { .object([]) }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        if let (key, _) = members.first { throw ProtoJSON.unknownField(key, in: Self.protoMessageName) }
+    }
+}
+
+extension LeadFilter {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__LeadFilter.self, initialize: ctower__v1__lead_filter__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__LeadFilter.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__LeadFilter>) {
+        self.init()
+        let c = p.pointee
+        self.counties = ProtoC.array(c.counties, c.n_counties) { ProtoC.string($0) }
+        self.states = ProtoC.array(c.states, c.n_states) { ProtoC.string($0) }
+        self.anyTagIds = ProtoC.array(c.any_tag_ids, c.n_any_tag_ids) { ProtoC.string($0) }
+        self.allTagIds = ProtoC.array(c.all_tag_ids, c.n_all_tag_ids) { ProtoC.string($0) }
+        self.consentStatus = ConsentStatus(rawValue: Int32(truncatingIfNeeded: c.consent_status.rawValue))
+        if let v = c.min_score { self.minScore = v.pointee.value }
+        if let v = c.max_score { self.maxScore = v.pointee.value }
+        if let v = c.has_replied { self.hasReplied = (v.pointee.value != 0) }
+        if let v = c.created_after { self.createdAfter = Google_Protobuf_Timestamp(_c: v) }
+        if let v = c.created_before { self.createdBefore = Google_Protobuf_Timestamp(_c: v) }
+        self.listID = ProtoC.string(c.list_id)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__LeadFilter> {
+        let m = arena.allocate(Ctower__V1__LeadFilter.self)
+        ctower__v1__lead_filter__init(m)
+        m.pointee.n_counties = self.counties.count
+        m.pointee.counties = arena.array(self.counties) { arena.cString($0) }
+        m.pointee.n_states = self.states.count
+        m.pointee.states = arena.array(self.states) { arena.cString($0) }
+        m.pointee.n_any_tag_ids = self.anyTagIds.count
+        m.pointee.any_tag_ids = arena.array(self.anyTagIds) { arena.cString($0) }
+        m.pointee.n_all_tag_ids = self.allTagIds.count
+        m.pointee.all_tag_ids = arena.array(self.allTagIds) { arena.cString($0) }
+        m.pointee.consent_status = Ctower__V1__ConsentStatus(rawValue: .init(truncatingIfNeeded: self.consentStatus.rawValue))
+        if let v = self.minScore {
+            let w = arena.allocate(Google__Protobuf__Int32Value.self)
+            google__protobuf__int32_value__init(w)
+            w.pointee.value = v
+            m.pointee.min_score = w
+        }
+        if let v = self.maxScore {
+            let w = arena.allocate(Google__Protobuf__Int32Value.self)
+            google__protobuf__int32_value__init(w)
+            w.pointee.value = v
+            m.pointee.max_score = w
+        }
+        if let v = self.hasReplied {
+            let w = arena.allocate(Google__Protobuf__BoolValue.self)
+            google__protobuf__bool_value__init(w)
+            w.pointee.value = (v ? 1 : 0)
+            m.pointee.has_replied = w
+        }
+        if let v = self.createdAfter { m.pointee.created_after = v._toC(arena) }
+        if let v = self.createdBefore { m.pointee.created_before = v._toC(arena) }
+        if !self.listID.isEmpty { m.pointee.list_id = arena.cString(self.listID) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !self.counties.isEmpty { o.append(("counties", .array(self.counties.map { .string($0) }))) }
+        if !self.states.isEmpty { o.append(("states", .array(self.states.map { .string($0) }))) }
+        if !self.anyTagIds.isEmpty { o.append(("anyTagIds", .array(self.anyTagIds.map { .string($0) }))) }
+        if !self.allTagIds.isEmpty { o.append(("allTagIds", .array(self.allTagIds.map { .string($0) }))) }
+        if !(self.consentStatus.rawValue == 0) { o.append(("consentStatus", self.consentStatus.jsonValue)) }
+        if let v = self.minScore { o.append(("minScore", ProtoJSON.int32(v))) }
+        if let v = self.maxScore { o.append(("maxScore", ProtoJSON.int32(v))) }
+        if let v = self.hasReplied { o.append(("hasReplied", .bool(v))) }
+        if let v = self.createdAfter { o.append(("createdAfter", v.jsonValue())) }
+        if let v = self.createdBefore { o.append(("createdBefore", v.jsonValue())) }
+        if !(self.listID.isEmpty) { o.append(("listId", .string(self.listID))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "counties": self.counties = try ProtoJSON.array(value, field: "counties").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "counties") }
+            case "states": self.states = try ProtoJSON.array(value, field: "states").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "states") }
+            case "anyTagIds", "any_tag_ids": self.anyTagIds = try ProtoJSON.array(value, field: "anyTagIds").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "anyTagIds") }
+            case "allTagIds", "all_tag_ids": self.allTagIds = try ProtoJSON.array(value, field: "allTagIds").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "allTagIds") }
+            case "consentStatus", "consent_status": self.consentStatus = try ConsentStatus(jsonValue: value, field: "consentStatus")
+            case "minScore", "min_score": self.minScore = try ProtoJSON.int32(value, field: "minScore")
+            case "maxScore", "max_score": self.maxScore = try ProtoJSON.int32(value, field: "maxScore")
+            case "hasReplied", "has_replied": self.hasReplied = try ProtoJSON.bool(value, field: "hasReplied")
+            case "createdAfter", "created_after": self.createdAfter = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "createdBefore", "created_before": self.createdBefore = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "listId", "list_id": self.listID = try ProtoJSON.string(value, field: "listId")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListLeadsRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListLeadsRequest.self, initialize: ctower__v1__list_leads_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListLeadsRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListLeadsRequest>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.filter { self.filter = LeadFilter(_c: v) }
+        if let v = c.page { self.page = PageRequest(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListLeadsRequest> {
+        let m = arena.allocate(Ctower__V1__ListLeadsRequest.self)
+        ctower__v1__list_leads_request__init(m)
+        if let v = self.filter { m.pointee.filter = v._toC(arena) }
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.filter { o.append(("filter", v.jsonValue())) }
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "filter": self.filter = try LeadFilter(jsonValue: value)
+            case "page": self.page = try PageRequest(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListLeadsResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListLeadsResponse.self, initialize: ctower__v1__list_leads_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListLeadsResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListLeadsResponse>) {
+        self.init()
+        let c = p.pointee
+        self.leads = ProtoC.array(c.leads, c.n_leads) { Lead(_c: $0!) }
+        if let v = c.page { self.page = PageInfo(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListLeadsResponse> {
+        let m = arena.allocate(Ctower__V1__ListLeadsResponse.self)
+        ctower__v1__list_leads_response__init(m)
+        m.pointee.n_leads = self.leads.count
+        m.pointee.leads = arena.array(self.leads) { $0._toC(arena) }
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !self.leads.isEmpty { o.append(("leads", .array(self.leads.map { $0.jsonValue() }))) }
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leads": self.leads = try ProtoJSON.array(value, field: "leads").map { (item) throws(ProtoDecodingError) in try Lead(jsonValue: item) }
+            case "page": self.page = try PageInfo(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ExportLeadsRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ExportLeadsRequest.self, initialize: ctower__v1__export_leads_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ExportLeadsRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ExportLeadsRequest>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.filter { self.filter = LeadFilter(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ExportLeadsRequest> {
+        let m = arena.allocate(Ctower__V1__ExportLeadsRequest.self)
+        ctower__v1__export_leads_request__init(m)
+        if let v = self.filter { m.pointee.filter = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.filter { o.append(("filter", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "filter": self.filter = try LeadFilter(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ExportLeadsChunk {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ExportLeadsChunk.self, initialize: ctower__v1__export_leads_chunk__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ExportLeadsChunk.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ExportLeadsChunk>) {
+        self.init()
+        let c = p.pointee
+        self.data = ProtoC.bytes(c.data)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ExportLeadsChunk> {
+        let m = arena.allocate(Ctower__V1__ExportLeadsChunk.self)
+        ctower__v1__export_leads_chunk__init(m)
+        m.pointee.data = arena.binary(self.data)
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.data.isEmpty) { o.append(("data", ProtoJSON.bytes(self.data))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "data": self.data = try ProtoJSON.bytes(value, field: "data")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension CreateTagRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__CreateTagRequest.self, initialize: ctower__v1__create_tag_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__CreateTagRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__CreateTagRequest>) {
+        self.init()
+        let c = p.pointee
+        self.name = ProtoC.string(c.name)
+        self.color = ProtoC.string(c.color)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateTagRequest> {
+        let m = arena.allocate(Ctower__V1__CreateTagRequest.self)
+        ctower__v1__create_tag_request__init(m)
+        if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
+        if !self.color.isEmpty { m.pointee.color = arena.cString(self.color) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
+        if !(self.color.isEmpty) { o.append(("color", .string(self.color))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "name": self.name = try ProtoJSON.string(value, field: "name")
+            case "color": self.color = try ProtoJSON.string(value, field: "color")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListTagsRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListTagsRequest.self, initialize: ctower__v1__list_tags_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListTagsRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListTagsRequest>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.page { self.page = PageRequest(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListTagsRequest> {
+        let m = arena.allocate(Ctower__V1__ListTagsRequest.self)
+        ctower__v1__list_tags_request__init(m)
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "page": self.page = try PageRequest(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListTagsResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListTagsResponse.self, initialize: ctower__v1__list_tags_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListTagsResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListTagsResponse>) {
+        self.init()
+        let c = p.pointee
+        self.tags = ProtoC.array(c.tags, c.n_tags) { Tag(_c: $0!) }
+        if let v = c.page { self.page = PageInfo(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListTagsResponse> {
+        let m = arena.allocate(Ctower__V1__ListTagsResponse.self)
+        ctower__v1__list_tags_response__init(m)
+        m.pointee.n_tags = self.tags.count
+        m.pointee.tags = arena.array(self.tags) { $0._toC(arena) }
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !self.tags.isEmpty { o.append(("tags", .array(self.tags.map { $0.jsonValue() }))) }
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "tags": self.tags = try ProtoJSON.array(value, field: "tags").map { (item) throws(ProtoDecodingError) in try Tag(jsonValue: item) }
+            case "page": self.page = try PageInfo(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ModifyLeadTagsRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ModifyLeadTagsRequest.self, initialize: ctower__v1__modify_lead_tags_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ModifyLeadTagsRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ModifyLeadTagsRequest>) {
+        self.init()
+        let c = p.pointee
+        self.leadIds = ProtoC.array(c.lead_ids, c.n_lead_ids) { ProtoC.string($0) }
+        self.tagIds = ProtoC.array(c.tag_ids, c.n_tag_ids) { ProtoC.string($0) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ModifyLeadTagsRequest> {
+        let m = arena.allocate(Ctower__V1__ModifyLeadTagsRequest.self)
+        ctower__v1__modify_lead_tags_request__init(m)
+        m.pointee.n_lead_ids = self.leadIds.count
+        m.pointee.lead_ids = arena.array(self.leadIds) { arena.cString($0) }
+        m.pointee.n_tag_ids = self.tagIds.count
+        m.pointee.tag_ids = arena.array(self.tagIds) { arena.cString($0) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !self.leadIds.isEmpty { o.append(("leadIds", .array(self.leadIds.map { .string($0) }))) }
+        if !self.tagIds.isEmpty { o.append(("tagIds", .array(self.tagIds.map { .string($0) }))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "leadIds", "lead_ids": self.leadIds = try ProtoJSON.array(value, field: "leadIds").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "leadIds") }
+            case "tagIds", "tag_ids": self.tagIds = try ProtoJSON.array(value, field: "tagIds").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "tagIds") }
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ModifyLeadTagsResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ModifyLeadTagsResponse.self, initialize: ctower__v1__modify_lead_tags_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ModifyLeadTagsResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ModifyLeadTagsResponse>) {
+        self.init()
+        let c = p.pointee
+        self.changed = c.changed
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ModifyLeadTagsResponse> {
+        let m = arena.allocate(Ctower__V1__ModifyLeadTagsResponse.self)
+        ctower__v1__modify_lead_tags_response__init(m)
+        m.pointee.changed = self.changed
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.changed == 0) { o.append(("changed", ProtoJSON.int64(self.changed))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "changed": self.changed = try ProtoJSON.int64(value, field: "changed")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension LeadList {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__LeadList.self, initialize: ctower__v1__lead_list__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__LeadList.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__LeadList>) {
+        self.init()
+        let c = p.pointee
+        self.id = ProtoC.string(c.id)
+        self.name = ProtoC.string(c.name)
+        self.memberCount = c.member_count
+        if let v = c.create_time { self.createTime = Google_Protobuf_Timestamp(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__LeadList> {
+        let m = arena.allocate(Ctower__V1__LeadList.self)
+        ctower__v1__lead_list__init(m)
+        if !self.id.isEmpty { m.pointee.id = arena.cString(self.id) }
+        if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
+        m.pointee.member_count = self.memberCount
+        if let v = self.createTime { m.pointee.create_time = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.id.isEmpty) { o.append(("id", .string(self.id))) }
+        if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
+        if !(self.memberCount == 0) { o.append(("memberCount", ProtoJSON.int64(self.memberCount))) }
+        if let v = self.createTime { o.append(("createTime", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "id": self.id = try ProtoJSON.string(value, field: "id")
+            case "name": self.name = try ProtoJSON.string(value, field: "name")
+            case "memberCount", "member_count": self.memberCount = try ProtoJSON.int64(value, field: "memberCount")
+            case "createTime", "create_time": self.createTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension CreateLeadListRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__CreateLeadListRequest.self, initialize: ctower__v1__create_lead_list_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__CreateLeadListRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__CreateLeadListRequest>) {
+        self.init()
+        let c = p.pointee
+        self.name = ProtoC.string(c.name)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__CreateLeadListRequest> {
+        let m = arena.allocate(Ctower__V1__CreateLeadListRequest.self)
+        ctower__v1__create_lead_list_request__init(m)
+        if !self.name.isEmpty { m.pointee.name = arena.cString(self.name) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.name.isEmpty) { o.append(("name", .string(self.name))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "name": self.name = try ProtoJSON.string(value, field: "name")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListLeadListsRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListLeadListsRequest.self, initialize: ctower__v1__list_lead_lists_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListLeadListsRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListLeadListsRequest>) {
+        self.init()
+        let c = p.pointee
+        if let v = c.page { self.page = PageRequest(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListLeadListsRequest> {
+        let m = arena.allocate(Ctower__V1__ListLeadListsRequest.self)
+        ctower__v1__list_lead_lists_request__init(m)
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "page": self.page = try PageRequest(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ListLeadListsResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ListLeadListsResponse.self, initialize: ctower__v1__list_lead_lists_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ListLeadListsResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ListLeadListsResponse>) {
+        self.init()
+        let c = p.pointee
+        self.lists = ProtoC.array(c.lists, c.n_lists) { LeadList(_c: $0!) }
+        if let v = c.page { self.page = PageInfo(_c: v) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ListLeadListsResponse> {
+        let m = arena.allocate(Ctower__V1__ListLeadListsResponse.self)
+        ctower__v1__list_lead_lists_response__init(m)
+        m.pointee.n_lists = self.lists.count
+        m.pointee.lists = arena.array(self.lists) { $0._toC(arena) }
+        if let v = self.page { m.pointee.page = v._toC(arena) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !self.lists.isEmpty { o.append(("lists", .array(self.lists.map { $0.jsonValue() }))) }
+        if let v = self.page { o.append(("page", v.jsonValue())) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "lists": self.lists = try ProtoJSON.array(value, field: "lists").map { (item) throws(ProtoDecodingError) in try LeadList(jsonValue: item) }
+            case "page": self.page = try PageInfo(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ModifyListMembersRequest {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ModifyListMembersRequest.self, initialize: ctower__v1__modify_list_members_request__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ModifyListMembersRequest.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ModifyListMembersRequest>) {
+        self.init()
+        let c = p.pointee
+        self.listID = ProtoC.string(c.list_id)
+        self.leadIds = ProtoC.array(c.lead_ids, c.n_lead_ids) { ProtoC.string($0) }
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ModifyListMembersRequest> {
+        let m = arena.allocate(Ctower__V1__ModifyListMembersRequest.self)
+        ctower__v1__modify_list_members_request__init(m)
+        if !self.listID.isEmpty { m.pointee.list_id = arena.cString(self.listID) }
+        m.pointee.n_lead_ids = self.leadIds.count
+        m.pointee.lead_ids = arena.array(self.leadIds) { arena.cString($0) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.listID.isEmpty) { o.append(("listId", .string(self.listID))) }
+        if !self.leadIds.isEmpty { o.append(("leadIds", .array(self.leadIds.map { .string($0) }))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "listId", "list_id": self.listID = try ProtoJSON.string(value, field: "listId")
+            case "leadIds", "lead_ids": self.leadIds = try ProtoJSON.array(value, field: "leadIds").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "leadIds") }
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension ModifyListMembersResponse {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__ModifyListMembersResponse.self, initialize: ctower__v1__modify_list_members_response__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__ModifyListMembersResponse.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__ModifyListMembersResponse>) {
+        self.init()
+        let c = p.pointee
+        self.changed = c.changed
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__ModifyListMembersResponse> {
+        let m = arena.allocate(Ctower__V1__ModifyListMembersResponse.self)
+        ctower__v1__modify_list_members_response__init(m)
+        m.pointee.changed = self.changed
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.changed == 0) { o.append(("changed", ProtoJSON.int64(self.changed))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "changed": self.changed = try ProtoJSON.int64(value, field: "changed")
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
 /// Leads, their import, tags and lists.
 public enum LeadService {
     public static let serviceName = "ctower.v1.LeadService"
@@ -1339,7 +3066,36 @@ public enum LeadService {
         public static let watchImportJob = MethodDescriptor(service: "ctower.v1.LeadService", method: "WatchImportJob", kind: .serverStreaming)
         /// The problems found in an import's rows. Role: viewer.
         public static let listImportErrors = MethodDescriptor(service: "ctower.v1.LeadService", method: "ListImportErrors", kind: .unary)
-        public static let all: [MethodDescriptor] = [importLeads, suggestColumnMapping, getImportJob, listImportJobs, watchImportJob, listImportErrors]
+        /// A new lead. Role: agent.
+        public static let createLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "CreateLead", kind: .unary)
+        /// One lead with its phones and tags. Role: viewer.
+        public static let getLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "GetLead", kind: .unary)
+        /// Changes the fields named in update_mask. Role: agent.
+        public static let updateLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "UpdateLead", kind: .unary)
+        /// Deletes a lead with its phones, tags and list memberships; its messages stay, unlinked, and
+        /// opt-outs and consent records (kept per phone) are untouched. Role: admin.
+        public static let deleteLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "DeleteLead", kind: .unary)
+        /// The leads matching a filter, newest first. Role: viewer.
+        public static let listLeads = MethodDescriptor(service: "ctower.v1.LeadService", method: "ListLeads", kind: .unary)
+        /// The leads matching a filter as CSV, streamed. Role: agent.
+        public static let exportLeads = MethodDescriptor(service: "ctower.v1.LeadService", method: "ExportLeads", kind: .serverStreaming)
+        /// A new tag. Role: agent.
+        public static let createTag = MethodDescriptor(service: "ctower.v1.LeadService", method: "CreateTag", kind: .unary)
+        /// The org's tags. Role: viewer.
+        public static let listTags = MethodDescriptor(service: "ctower.v1.LeadService", method: "ListTags", kind: .unary)
+        /// Tags leads, in bulk. Any id not found in the org fails the whole call with NOT_FOUND. Role: agent.
+        public static let addLeadTags = MethodDescriptor(service: "ctower.v1.LeadService", method: "AddLeadTags", kind: .unary)
+        /// Untags leads, in bulk. Role: agent.
+        public static let removeLeadTags = MethodDescriptor(service: "ctower.v1.LeadService", method: "RemoveLeadTags", kind: .unary)
+        /// A new static list. Role: agent.
+        public static let createLeadList = MethodDescriptor(service: "ctower.v1.LeadService", method: "CreateLeadList", kind: .unary)
+        /// The org's lists. Role: viewer.
+        public static let listLeadLists = MethodDescriptor(service: "ctower.v1.LeadService", method: "ListLeadLists", kind: .unary)
+        /// Adds leads to a static list. Role: agent.
+        public static let addListMembers = MethodDescriptor(service: "ctower.v1.LeadService", method: "AddListMembers", kind: .unary)
+        /// Removes leads from a static list. Role: agent.
+        public static let removeListMembers = MethodDescriptor(service: "ctower.v1.LeadService", method: "RemoveListMembers", kind: .unary)
+        public static let all: [MethodDescriptor] = [importLeads, suggestColumnMapping, getImportJob, listImportJobs, watchImportJob, listImportErrors, createLead, getLead, updateLead, deleteLead, listLeads, exportLeads, createTag, listTags, addLeadTags, removeLeadTags, createLeadList, listLeadLists, addListMembers, removeListMembers]
     }
 
     /// Leads, their import, tags and lists.
@@ -1359,6 +3115,35 @@ public enum LeadService {
         func watchImportJob(request: WatchImportJobRequest, responses: ResponseStreamWriter<ImportJob>, context: ServerContext) async throws
         /// The problems found in an import's rows. Role: viewer.
         func listImportErrors(request: ListImportErrorsRequest, context: ServerContext) async throws -> ListImportErrorsResponse
+        /// A new lead. Role: agent.
+        func createLead(request: CreateLeadRequest, context: ServerContext) async throws -> Lead
+        /// One lead with its phones and tags. Role: viewer.
+        func getLead(request: GetLeadRequest, context: ServerContext) async throws -> Lead
+        /// Changes the fields named in update_mask. Role: agent.
+        func updateLead(request: UpdateLeadRequest, context: ServerContext) async throws -> Lead
+        /// Deletes a lead with its phones, tags and list memberships; its messages stay, unlinked, and
+        /// opt-outs and consent records (kept per phone) are untouched. Role: admin.
+        func deleteLead(request: DeleteLeadRequest, context: ServerContext) async throws -> DeleteLeadResponse
+        /// The leads matching a filter, newest first. Role: viewer.
+        func listLeads(request: ListLeadsRequest, context: ServerContext) async throws -> ListLeadsResponse
+        /// The leads matching a filter as CSV, streamed. Role: agent.
+        func exportLeads(request: ExportLeadsRequest, responses: ResponseStreamWriter<ExportLeadsChunk>, context: ServerContext) async throws
+        /// A new tag. Role: agent.
+        func createTag(request: CreateTagRequest, context: ServerContext) async throws -> Tag
+        /// The org's tags. Role: viewer.
+        func listTags(request: ListTagsRequest, context: ServerContext) async throws -> ListTagsResponse
+        /// Tags leads, in bulk. Any id not found in the org fails the whole call with NOT_FOUND. Role: agent.
+        func addLeadTags(request: ModifyLeadTagsRequest, context: ServerContext) async throws -> ModifyLeadTagsResponse
+        /// Untags leads, in bulk. Role: agent.
+        func removeLeadTags(request: ModifyLeadTagsRequest, context: ServerContext) async throws -> ModifyLeadTagsResponse
+        /// A new static list. Role: agent.
+        func createLeadList(request: CreateLeadListRequest, context: ServerContext) async throws -> LeadList
+        /// The org's lists. Role: viewer.
+        func listLeadLists(request: ListLeadListsRequest, context: ServerContext) async throws -> ListLeadListsResponse
+        /// Adds leads to a static list. Role: agent.
+        func addListMembers(request: ModifyListMembersRequest, context: ServerContext) async throws -> ModifyListMembersResponse
+        /// Removes leads from a static list. Role: agent.
+        func removeListMembers(request: ModifyListMembersRequest, context: ServerContext) async throws -> ModifyListMembersResponse
     }
 
     /// A typed client of ctower.v1.LeadService over any channel (HTTP/2, in-process).
@@ -1399,6 +3184,77 @@ public enum LeadService {
         public func listImportErrors(_ request: ListImportErrorsRequest, options: CallOptions = CallOptions()) async throws -> ListImportErrorsResponse {
             try await channel.unary(Method.listImportErrors, request, options: options)
         }
+
+        /// A new lead. Role: agent.
+        public func createLead(_ request: CreateLeadRequest, options: CallOptions = CallOptions()) async throws -> Lead {
+            try await channel.unary(Method.createLead, request, options: options)
+        }
+
+        /// One lead with its phones and tags. Role: viewer.
+        public func getLead(_ request: GetLeadRequest, options: CallOptions = CallOptions()) async throws -> Lead {
+            try await channel.unary(Method.getLead, request, options: options)
+        }
+
+        /// Changes the fields named in update_mask. Role: agent.
+        public func updateLead(_ request: UpdateLeadRequest, options: CallOptions = CallOptions()) async throws -> Lead {
+            try await channel.unary(Method.updateLead, request, options: options)
+        }
+
+        /// Deletes a lead with its phones, tags and list memberships; its messages stay, unlinked, and
+        /// opt-outs and consent records (kept per phone) are untouched. Role: admin.
+        public func deleteLead(_ request: DeleteLeadRequest, options: CallOptions = CallOptions()) async throws -> DeleteLeadResponse {
+            try await channel.unary(Method.deleteLead, request, options: options)
+        }
+
+        /// The leads matching a filter, newest first. Role: viewer.
+        public func listLeads(_ request: ListLeadsRequest, options: CallOptions = CallOptions()) async throws -> ListLeadsResponse {
+            try await channel.unary(Method.listLeads, request, options: options)
+        }
+
+        /// The leads matching a filter as CSV, streamed. Role: agent.
+        public func exportLeads<R: Sendable>(_ request: ExportLeadsRequest, options: CallOptions = CallOptions(), _ handle: @Sendable (ClientResponseStream<ExportLeadsChunk>) async throws -> R) async throws -> R {
+            try await channel.serverStreaming(Method.exportLeads, request, options: options, handle)
+        }
+
+        /// A new tag. Role: agent.
+        public func createTag(_ request: CreateTagRequest, options: CallOptions = CallOptions()) async throws -> Tag {
+            try await channel.unary(Method.createTag, request, options: options)
+        }
+
+        /// The org's tags. Role: viewer.
+        public func listTags(_ request: ListTagsRequest, options: CallOptions = CallOptions()) async throws -> ListTagsResponse {
+            try await channel.unary(Method.listTags, request, options: options)
+        }
+
+        /// Tags leads, in bulk. Any id not found in the org fails the whole call with NOT_FOUND. Role: agent.
+        public func addLeadTags(_ request: ModifyLeadTagsRequest, options: CallOptions = CallOptions()) async throws -> ModifyLeadTagsResponse {
+            try await channel.unary(Method.addLeadTags, request, options: options)
+        }
+
+        /// Untags leads, in bulk. Role: agent.
+        public func removeLeadTags(_ request: ModifyLeadTagsRequest, options: CallOptions = CallOptions()) async throws -> ModifyLeadTagsResponse {
+            try await channel.unary(Method.removeLeadTags, request, options: options)
+        }
+
+        /// A new static list. Role: agent.
+        public func createLeadList(_ request: CreateLeadListRequest, options: CallOptions = CallOptions()) async throws -> LeadList {
+            try await channel.unary(Method.createLeadList, request, options: options)
+        }
+
+        /// The org's lists. Role: viewer.
+        public func listLeadLists(_ request: ListLeadListsRequest, options: CallOptions = CallOptions()) async throws -> ListLeadListsResponse {
+            try await channel.unary(Method.listLeadLists, request, options: options)
+        }
+
+        /// Adds leads to a static list. Role: agent.
+        public func addListMembers(_ request: ModifyListMembersRequest, options: CallOptions = CallOptions()) async throws -> ModifyListMembersResponse {
+            try await channel.unary(Method.addListMembers, request, options: options)
+        }
+
+        /// Removes leads from a static list. Role: agent.
+        public func removeListMembers(_ request: ModifyListMembersRequest, options: CallOptions = CallOptions()) async throws -> ModifyListMembersResponse {
+            try await channel.unary(Method.removeListMembers, request, options: options)
+        }
     }
 }
 
@@ -1411,6 +3267,20 @@ extension LeadService.ServiceProtocol {
             .unary(LeadService.Method.listImportJobs) { try await self.listImportJobs(request: $0, context: $1) },
             .serverStreaming(LeadService.Method.watchImportJob) { try await self.watchImportJob(request: $0, responses: $1, context: $2) },
             .unary(LeadService.Method.listImportErrors) { try await self.listImportErrors(request: $0, context: $1) },
+            .unary(LeadService.Method.createLead) { try await self.createLead(request: $0, context: $1) },
+            .unary(LeadService.Method.getLead) { try await self.getLead(request: $0, context: $1) },
+            .unary(LeadService.Method.updateLead) { try await self.updateLead(request: $0, context: $1) },
+            .unary(LeadService.Method.deleteLead) { try await self.deleteLead(request: $0, context: $1) },
+            .unary(LeadService.Method.listLeads) { try await self.listLeads(request: $0, context: $1) },
+            .serverStreaming(LeadService.Method.exportLeads) { try await self.exportLeads(request: $0, responses: $1, context: $2) },
+            .unary(LeadService.Method.createTag) { try await self.createTag(request: $0, context: $1) },
+            .unary(LeadService.Method.listTags) { try await self.listTags(request: $0, context: $1) },
+            .unary(LeadService.Method.addLeadTags) { try await self.addLeadTags(request: $0, context: $1) },
+            .unary(LeadService.Method.removeLeadTags) { try await self.removeLeadTags(request: $0, context: $1) },
+            .unary(LeadService.Method.createLeadList) { try await self.createLeadList(request: $0, context: $1) },
+            .unary(LeadService.Method.listLeadLists) { try await self.listLeadLists(request: $0, context: $1) },
+            .unary(LeadService.Method.addListMembers) { try await self.addListMembers(request: $0, context: $1) },
+            .unary(LeadService.Method.removeListMembers) { try await self.removeListMembers(request: $0, context: $1) },
         ]
     }
 }

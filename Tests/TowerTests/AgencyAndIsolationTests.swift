@@ -130,6 +130,11 @@ struct IsolationMatrixTests {
         "ctower.v1.GetImportJobRequest": "importJobId",
         "ctower.v1.WatchImportJobRequest": "importJobId",
         "ctower.v1.ListImportErrorsRequest": "importJobId",
+        // Exercised in LeadServiceTests.anotherOrgsLeadsTagsAndListsAreNotFound.
+        "ctower.v1.GetLeadRequest": "leadId",
+        "ctower.v1.UpdateLeadRequest": "leadId",
+        "ctower.v1.DeleteLeadRequest": "leadId",
+        "ctower.v1.ModifyListMembersRequest": "listId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {

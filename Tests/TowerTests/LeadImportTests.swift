@@ -140,6 +140,18 @@ struct LeadImportTests {
         #expect(try statuses.map { try $0.decode("consent_status", as: String.self) } == ["unknown"])
     }
 
+    @Test func concurrentImportsIntoOneOrgDedupeAgainstEachOther() async throws {
+        let (fixture, options, org) = try await Self.org()
+        let client = fixture.client
+        async let first = Self.upload(client, options, Self.crafted)
+        async let second = Self.upload(client, options, Self.crafted)
+        let jobs = try await [first, second]
+        // One ran first and created the leads; the other merged into them.
+        #expect(jobs.map(\.newRows).sorted() == [0, 3])
+        #expect(jobs.map(\.mergedRows).sorted() == [0, 3])
+        #expect(try await Self.query(fixture.env, org, "SELECT count(*) AS n FROM leads").one().decode("n", as: Int.self) == 3)
+    }
+
     @Test func rowErrorsAreListedPageByPage() async throws {
         let (fixture, options, _) = try await Self.org()
         let job = try await Self.upload(fixture.client, options, Self.crafted)

@@ -196,6 +196,8 @@ struct LeadImporter: Sendable {
             }
             attempted = true
             try await tx.execute("SELECT pg_advisory_xact_lock(\(ImportJobRecords.lockKey(jobID)))")
+            // One import at a time per org: each dedupes against the leads the previous ones saved.
+            try await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('ctower_import_org:' || \(org.description), 0))")
             // A reader may have failed the job while this transaction waited for a connection.
             let status = try await tx.query("SELECT status FROM import_jobs WHERE id = \(job)").firstRow?.decode("status", as: String.self)
             guard status == "running" else {

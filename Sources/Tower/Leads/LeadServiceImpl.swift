@@ -144,7 +144,7 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
                     throw DomainError.invalid(
                         "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
                 }
-                after = "WHERE (j.created_at, j.id) < (to_timestamp(\(Double(micros) / 1e6)), \(id))"
+                after = "WHERE (j.created_at, j.id) < (\(micros) * interval '1 microsecond' + 'epoch'::timestamptz, \(id))"
             }
             let rows = try await tx.query(
                 "SELECT \(unsafeRaw: ImportJobRecords.columns) FROM import_jobs j \(after) ORDER BY j.created_at DESC, j.id DESC LIMIT \(size + 1)"

@@ -15,7 +15,9 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "ctower/v1/common.pb-c.h"
+#include "google/protobuf/field_mask.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
 
 typedef struct Ctower__V1__ColumnMappingEntry Ctower__V1__ColumnMappingEntry;
 typedef struct Ctower__V1__ConsentDeclaration Ctower__V1__ConsentDeclaration;
@@ -31,6 +33,31 @@ typedef struct Ctower__V1__ListImportJobsResponse Ctower__V1__ListImportJobsResp
 typedef struct Ctower__V1__ImportError Ctower__V1__ImportError;
 typedef struct Ctower__V1__ListImportErrorsRequest Ctower__V1__ListImportErrorsRequest;
 typedef struct Ctower__V1__ListImportErrorsResponse Ctower__V1__ListImportErrorsResponse;
+typedef struct Ctower__V1__LeadPhone Ctower__V1__LeadPhone;
+typedef struct Ctower__V1__Tag Ctower__V1__Tag;
+typedef struct Ctower__V1__Lead Ctower__V1__Lead;
+typedef struct Ctower__V1__Lead__CustomFieldsEntry Ctower__V1__Lead__CustomFieldsEntry;
+typedef struct Ctower__V1__CreateLeadRequest Ctower__V1__CreateLeadRequest;
+typedef struct Ctower__V1__GetLeadRequest Ctower__V1__GetLeadRequest;
+typedef struct Ctower__V1__UpdateLeadRequest Ctower__V1__UpdateLeadRequest;
+typedef struct Ctower__V1__DeleteLeadRequest Ctower__V1__DeleteLeadRequest;
+typedef struct Ctower__V1__DeleteLeadResponse Ctower__V1__DeleteLeadResponse;
+typedef struct Ctower__V1__LeadFilter Ctower__V1__LeadFilter;
+typedef struct Ctower__V1__ListLeadsRequest Ctower__V1__ListLeadsRequest;
+typedef struct Ctower__V1__ListLeadsResponse Ctower__V1__ListLeadsResponse;
+typedef struct Ctower__V1__ExportLeadsRequest Ctower__V1__ExportLeadsRequest;
+typedef struct Ctower__V1__ExportLeadsChunk Ctower__V1__ExportLeadsChunk;
+typedef struct Ctower__V1__CreateTagRequest Ctower__V1__CreateTagRequest;
+typedef struct Ctower__V1__ListTagsRequest Ctower__V1__ListTagsRequest;
+typedef struct Ctower__V1__ListTagsResponse Ctower__V1__ListTagsResponse;
+typedef struct Ctower__V1__ModifyLeadTagsRequest Ctower__V1__ModifyLeadTagsRequest;
+typedef struct Ctower__V1__ModifyLeadTagsResponse Ctower__V1__ModifyLeadTagsResponse;
+typedef struct Ctower__V1__LeadList Ctower__V1__LeadList;
+typedef struct Ctower__V1__CreateLeadListRequest Ctower__V1__CreateLeadListRequest;
+typedef struct Ctower__V1__ListLeadListsRequest Ctower__V1__ListLeadListsRequest;
+typedef struct Ctower__V1__ListLeadListsResponse Ctower__V1__ListLeadListsResponse;
+typedef struct Ctower__V1__ModifyListMembersRequest Ctower__V1__ModifyListMembersRequest;
+typedef struct Ctower__V1__ModifyListMembersResponse Ctower__V1__ModifyListMembersResponse;
 
 
 /* --- enums --- */
@@ -148,6 +175,40 @@ typedef enum _Ctower__V1__ImportJobStatus {
   CTOWER__V1__IMPORT_JOB_STATUS__IMPORT_JOB_STATUS_FAILED = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__IMPORT_JOB_STATUS)
 } Ctower__V1__ImportJobStatus;
+/*
+ * Whether a phone may be texted under prior express written consent.
+ */
+typedef enum _Ctower__V1__ConsentStatus {
+  CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNSPECIFIED = 0,
+  /*
+   * No consent on record.
+   */
+  CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNKNOWN = 1,
+  /*
+   * Consent recorded (see the org's consent records).
+   */
+  CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_GRANTED = 2,
+  /*
+   * Consent was revoked; an import never grants it again.
+   */
+  CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_REVOKED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__CONSENT_STATUS)
+} Ctower__V1__ConsentStatus;
+/*
+ * Where a lead stands in the conversation.
+ */
+typedef enum _Ctower__V1__LeadStatus {
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_UNSPECIFIED = 0,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_NEW = 1,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_CONTACTED = 2,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_REPLIED = 3,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_INTERESTED = 4,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_NOT_INTERESTED = 5,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_UNDER_CONTRACT = 6,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_CLOSED = 7,
+  CTOWER__V1__LEAD_STATUS__LEAD_STATUS_DEAD = 8
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__LEAD_STATUS)
+} Ctower__V1__LeadStatus;
 
 /* --- messages --- */
 
@@ -467,6 +528,484 @@ struct  Ctower__V1__ListImportErrorsResponse
     , 0,NULL, NULL }
 
 
+/*
+ * One of a lead's (at most 3) phones.
+ */
+struct  Ctower__V1__LeadPhone
+{
+  ProtobufCMessage base;
+  /*
+   * Server-assigned UUID.
+   */
+  char *id;
+  /*
+   * 1, 2 or 3: the order phones are tried in.
+   */
+  int32_t position;
+  /*
+   * E.164. On input any US shape ("(512) 867-5309") is accepted and normalised.
+   */
+  char *phone;
+  Ctower__V1__PhoneType type;
+  /*
+   * Output only: changed by imports with a consent declaration and by opt-outs.
+   */
+  Ctower__V1__ConsentStatus consent_status;
+};
+#define CTOWER__V1__LEAD_PHONE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__lead_phone__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CTOWER__V1__PHONE_TYPE__PHONE_TYPE_UNSPECIFIED, CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNSPECIFIED }
+
+
+/*
+ * A label on leads, unique by name (case-insensitive) within the org.
+ */
+struct  Ctower__V1__Tag
+{
+  ProtobufCMessage base;
+  char *id;
+  /*
+   * 1 to 100 characters.
+   */
+  char *name;
+  /*
+   * "#RRGGBB", or empty.
+   */
+  char *color;
+  Google__Protobuf__Timestamp *create_time;
+};
+#define CTOWER__V1__TAG__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__tag__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Ctower__V1__Lead__CustomFieldsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define CTOWER__V1__LEAD__CUSTOM_FIELDS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__lead__custom_fields_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A landowner the org may text. Text fields are trimmed with inner whitespace collapsed; empty
+ * means unknown.
+ */
+struct  Ctower__V1__Lead
+{
+  ProtobufCMessage base;
+  /*
+   * Server-assigned UUID.
+   */
+  char *id;
+  char *first_name;
+  char *last_name;
+  /*
+   * The owner as one name ("Smith Family Trust").
+   */
+  char *owner_name;
+  char *mailing_address;
+  char *mailing_city;
+  /*
+   * USPS code; on input a state name is accepted.
+   */
+  char *mailing_state;
+  char *mailing_zip;
+  char *property_address;
+  char *property_city;
+  /*
+   * USPS code; on input a state name is accepted.
+   */
+  char *property_state;
+  char *property_zip;
+  /*
+   * Without its "County"/"Parish" suffix.
+   */
+  char *county;
+  /*
+   * Assessor's parcel number.
+   */
+  char *apn;
+  /*
+   * Acres as a decimal string ("12.5"); empty when unknown.
+   */
+  char *acreage;
+  /*
+   * Columns of imported files that map to no field, and anything else the org tracks.
+   */
+  size_t n_custom_fields;
+  Ctower__V1__Lead__CustomFieldsEntry **custom_fields;
+  /*
+   * 0 to 100.
+   */
+  int32_t score;
+  Ctower__V1__LeadStatus status;
+  /*
+   * Output only on Get/List (set through CreateLead; imports append).
+   */
+  size_t n_phones;
+  Ctower__V1__LeadPhone **phones;
+  /*
+   * Output only: change with AddLeadTags / RemoveLeadTags.
+   */
+  size_t n_tags;
+  Ctower__V1__Tag **tags;
+  /*
+   * Output only: the import that created it, if any.
+   */
+  char *import_job_id;
+  /*
+   * Output only: whether the lead has sent an inbound message.
+   */
+  protobuf_c_boolean has_replied;
+  Google__Protobuf__Timestamp *create_time;
+  Google__Protobuf__Timestamp *update_time;
+};
+#define CTOWER__V1__LEAD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__lead__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, CTOWER__V1__LEAD_STATUS__LEAD_STATUS_UNSPECIFIED, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, 0, NULL, NULL }
+
+
+struct  Ctower__V1__CreateLeadRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
+   * in the order given). id and output-only fields are ignored.
+   */
+  Ctower__V1__Lead *lead;
+};
+#define CTOWER__V1__CREATE_LEAD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__create_lead_request__descriptor) \
+    , NULL }
+
+
+struct  Ctower__V1__GetLeadRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The lead's id. Required.
+   */
+  char *lead_id;
+};
+#define CTOWER__V1__GET_LEAD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__get_lead_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__UpdateLeadRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The lead to change. Required.
+   */
+  char *lead_id;
+  /*
+   * New values for the fields named in update_mask.
+   */
+  Ctower__V1__Lead *lead;
+  /*
+   * Lead fields to change (snake_case names, e.g. "first_name", "custom_fields", "score",
+   * "status"). Phones, tags and output-only fields cannot be changed here. Required.
+   */
+  Google__Protobuf__FieldMask *update_mask;
+};
+#define CTOWER__V1__UPDATE_LEAD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__update_lead_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, NULL }
+
+
+struct  Ctower__V1__DeleteLeadRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The lead to delete, with its phones, tags and list memberships. Required.
+   */
+  char *lead_id;
+};
+#define CTOWER__V1__DELETE_LEAD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__delete_lead_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__DeleteLeadResponse
+{
+  ProtobufCMessage base;
+};
+#define CTOWER__V1__DELETE_LEAD_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__delete_lead_response__descriptor) \
+     }
+
+
+/*
+ * Which leads a list or export covers. Every condition given must hold; empty means any.
+ */
+struct  Ctower__V1__LeadFilter
+{
+  ProtobufCMessage base;
+  /*
+   * Counties, case-insensitive, with or without the "County" suffix.
+   */
+  size_t n_counties;
+  char **counties;
+  /*
+   * Property states, USPS codes or names.
+   */
+  size_t n_states;
+  char **states;
+  /*
+   * Leads with at least one of these tags.
+   */
+  size_t n_any_tag_ids;
+  char **any_tag_ids;
+  /*
+   * Leads with every one of these tags.
+   */
+  size_t n_all_tag_ids;
+  char **all_tag_ids;
+  /*
+   * Leads with at least one phone in this consent status.
+   */
+  Ctower__V1__ConsentStatus consent_status;
+  Google__Protobuf__Int32Value *min_score;
+  Google__Protobuf__Int32Value *max_score;
+  /*
+   * Whether the lead has sent an inbound message.
+   */
+  Google__Protobuf__BoolValue *has_replied;
+  /*
+   * Created at or after.
+   */
+  Google__Protobuf__Timestamp *created_after;
+  /*
+   * Created before.
+   */
+  Google__Protobuf__Timestamp *created_before;
+  /*
+   * Members of this static list.
+   */
+  char *list_id;
+};
+#define CTOWER__V1__LEAD_FILTER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__lead_filter__descriptor) \
+    , 0,NULL, 0,NULL, 0,NULL, 0,NULL, CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNSPECIFIED, NULL, NULL, NULL, NULL, NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__ListLeadsRequest
+{
+  ProtobufCMessage base;
+  Ctower__V1__LeadFilter *filter;
+  Ctower__V1__PageRequest *page;
+};
+#define CTOWER__V1__LIST_LEADS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_leads_request__descriptor) \
+    , NULL, NULL }
+
+
+struct  Ctower__V1__ListLeadsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Newest first.
+   */
+  size_t n_leads;
+  Ctower__V1__Lead **leads;
+  Ctower__V1__PageInfo *page;
+};
+#define CTOWER__V1__LIST_LEADS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_leads_response__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ctower__V1__ExportLeadsRequest
+{
+  ProtobufCMessage base;
+  Ctower__V1__LeadFilter *filter;
+};
+#define CTOWER__V1__EXPORT_LEADS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__export_leads_request__descriptor) \
+    , NULL }
+
+
+/*
+ * A piece of the export: concatenated in order, the chunks are one RFC 4180 CSV file (UTF-8, CRLF
+ * not guaranteed; LF line ends) whose header row ImportLeads maps without a column_mapping.
+ */
+struct  Ctower__V1__ExportLeadsChunk
+{
+  ProtobufCMessage base;
+  ProtobufCBinaryData data;
+};
+#define CTOWER__V1__EXPORT_LEADS_CHUNK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__export_leads_chunk__descriptor) \
+    , {0,NULL} }
+
+
+struct  Ctower__V1__CreateTagRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 100 characters, unique (case-insensitive) within the org. Required.
+   */
+  char *name;
+  /*
+   * "#RRGGBB", or empty.
+   */
+  char *color;
+};
+#define CTOWER__V1__CREATE_TAG_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__create_tag_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__ListTagsRequest
+{
+  ProtobufCMessage base;
+  Ctower__V1__PageRequest *page;
+};
+#define CTOWER__V1__LIST_TAGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_tags_request__descriptor) \
+    , NULL }
+
+
+struct  Ctower__V1__ListTagsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * By name.
+   */
+  size_t n_tags;
+  Ctower__V1__Tag **tags;
+  Ctower__V1__PageInfo *page;
+};
+#define CTOWER__V1__LIST_TAGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_tags_response__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ctower__V1__ModifyLeadTagsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Up to 10,000 leads. Required.
+   */
+  size_t n_lead_ids;
+  char **lead_ids;
+  /*
+   * Up to 100 tags. Required.
+   */
+  size_t n_tag_ids;
+  char **tag_ids;
+};
+#define CTOWER__V1__MODIFY_LEAD_TAGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__modify_lead_tags_request__descriptor) \
+    , 0,NULL, 0,NULL }
+
+
+struct  Ctower__V1__ModifyLeadTagsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Tag assignments added or removed (existing ones are not counted twice).
+   */
+  int64_t changed;
+};
+#define CTOWER__V1__MODIFY_LEAD_TAGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__modify_lead_tags_response__descriptor) \
+    , 0 }
+
+
+/*
+ * A static list: leads added and removed by hand.
+ */
+struct  Ctower__V1__LeadList
+{
+  ProtobufCMessage base;
+  char *id;
+  /*
+   * 1 to 200 characters, unique within the org.
+   */
+  char *name;
+  int64_t member_count;
+  Google__Protobuf__Timestamp *create_time;
+};
+#define CTOWER__V1__LEAD_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__lead_list__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL }
+
+
+struct  Ctower__V1__CreateLeadListRequest
+{
+  ProtobufCMessage base;
+  /*
+   * 1 to 200 characters, unique within the org. Required.
+   */
+  char *name;
+};
+#define CTOWER__V1__CREATE_LEAD_LIST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__create_lead_list_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Ctower__V1__ListLeadListsRequest
+{
+  ProtobufCMessage base;
+  Ctower__V1__PageRequest *page;
+};
+#define CTOWER__V1__LIST_LEAD_LISTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_lead_lists_request__descriptor) \
+    , NULL }
+
+
+struct  Ctower__V1__ListLeadListsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * By name.
+   */
+  size_t n_lists;
+  Ctower__V1__LeadList **lists;
+  Ctower__V1__PageInfo *page;
+};
+#define CTOWER__V1__LIST_LEAD_LISTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__list_lead_lists_response__descriptor) \
+    , 0,NULL, NULL }
+
+
+struct  Ctower__V1__ModifyListMembersRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The static list. Required.
+   */
+  char *list_id;
+  /*
+   * Up to 10,000 leads. Required.
+   */
+  size_t n_lead_ids;
+  char **lead_ids;
+};
+#define CTOWER__V1__MODIFY_LIST_MEMBERS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__modify_list_members_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Ctower__V1__ModifyListMembersResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Members added or removed.
+   */
+  int64_t changed;
+};
+#define CTOWER__V1__MODIFY_LIST_MEMBERS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__modify_list_members_response__descriptor) \
+    , 0 }
+
+
 /* Ctower__V1__ColumnMappingEntry methods */
 void   ctower__v1__column_mapping_entry__init
                      (Ctower__V1__ColumnMappingEntry         *message);
@@ -733,6 +1272,465 @@ Ctower__V1__ListImportErrorsResponse *
 void   ctower__v1__list_import_errors_response__free_unpacked
                      (Ctower__V1__ListImportErrorsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Ctower__V1__LeadPhone methods */
+void   ctower__v1__lead_phone__init
+                     (Ctower__V1__LeadPhone         *message);
+size_t ctower__v1__lead_phone__get_packed_size
+                     (const Ctower__V1__LeadPhone   *message);
+size_t ctower__v1__lead_phone__pack
+                     (const Ctower__V1__LeadPhone   *message,
+                      uint8_t             *out);
+size_t ctower__v1__lead_phone__pack_to_buffer
+                     (const Ctower__V1__LeadPhone   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__LeadPhone *
+       ctower__v1__lead_phone__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__lead_phone__free_unpacked
+                     (Ctower__V1__LeadPhone *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__Tag methods */
+void   ctower__v1__tag__init
+                     (Ctower__V1__Tag         *message);
+size_t ctower__v1__tag__get_packed_size
+                     (const Ctower__V1__Tag   *message);
+size_t ctower__v1__tag__pack
+                     (const Ctower__V1__Tag   *message,
+                      uint8_t             *out);
+size_t ctower__v1__tag__pack_to_buffer
+                     (const Ctower__V1__Tag   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__Tag *
+       ctower__v1__tag__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__tag__free_unpacked
+                     (Ctower__V1__Tag *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__Lead__CustomFieldsEntry methods */
+void   ctower__v1__lead__custom_fields_entry__init
+                     (Ctower__V1__Lead__CustomFieldsEntry         *message);
+/* Ctower__V1__Lead methods */
+void   ctower__v1__lead__init
+                     (Ctower__V1__Lead         *message);
+size_t ctower__v1__lead__get_packed_size
+                     (const Ctower__V1__Lead   *message);
+size_t ctower__v1__lead__pack
+                     (const Ctower__V1__Lead   *message,
+                      uint8_t             *out);
+size_t ctower__v1__lead__pack_to_buffer
+                     (const Ctower__V1__Lead   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__Lead *
+       ctower__v1__lead__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__lead__free_unpacked
+                     (Ctower__V1__Lead *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__CreateLeadRequest methods */
+void   ctower__v1__create_lead_request__init
+                     (Ctower__V1__CreateLeadRequest         *message);
+size_t ctower__v1__create_lead_request__get_packed_size
+                     (const Ctower__V1__CreateLeadRequest   *message);
+size_t ctower__v1__create_lead_request__pack
+                     (const Ctower__V1__CreateLeadRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__create_lead_request__pack_to_buffer
+                     (const Ctower__V1__CreateLeadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__CreateLeadRequest *
+       ctower__v1__create_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__create_lead_request__free_unpacked
+                     (Ctower__V1__CreateLeadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__GetLeadRequest methods */
+void   ctower__v1__get_lead_request__init
+                     (Ctower__V1__GetLeadRequest         *message);
+size_t ctower__v1__get_lead_request__get_packed_size
+                     (const Ctower__V1__GetLeadRequest   *message);
+size_t ctower__v1__get_lead_request__pack
+                     (const Ctower__V1__GetLeadRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__get_lead_request__pack_to_buffer
+                     (const Ctower__V1__GetLeadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__GetLeadRequest *
+       ctower__v1__get_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__get_lead_request__free_unpacked
+                     (Ctower__V1__GetLeadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__UpdateLeadRequest methods */
+void   ctower__v1__update_lead_request__init
+                     (Ctower__V1__UpdateLeadRequest         *message);
+size_t ctower__v1__update_lead_request__get_packed_size
+                     (const Ctower__V1__UpdateLeadRequest   *message);
+size_t ctower__v1__update_lead_request__pack
+                     (const Ctower__V1__UpdateLeadRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__update_lead_request__pack_to_buffer
+                     (const Ctower__V1__UpdateLeadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__UpdateLeadRequest *
+       ctower__v1__update_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__update_lead_request__free_unpacked
+                     (Ctower__V1__UpdateLeadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__DeleteLeadRequest methods */
+void   ctower__v1__delete_lead_request__init
+                     (Ctower__V1__DeleteLeadRequest         *message);
+size_t ctower__v1__delete_lead_request__get_packed_size
+                     (const Ctower__V1__DeleteLeadRequest   *message);
+size_t ctower__v1__delete_lead_request__pack
+                     (const Ctower__V1__DeleteLeadRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__delete_lead_request__pack_to_buffer
+                     (const Ctower__V1__DeleteLeadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__DeleteLeadRequest *
+       ctower__v1__delete_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__delete_lead_request__free_unpacked
+                     (Ctower__V1__DeleteLeadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__DeleteLeadResponse methods */
+void   ctower__v1__delete_lead_response__init
+                     (Ctower__V1__DeleteLeadResponse         *message);
+size_t ctower__v1__delete_lead_response__get_packed_size
+                     (const Ctower__V1__DeleteLeadResponse   *message);
+size_t ctower__v1__delete_lead_response__pack
+                     (const Ctower__V1__DeleteLeadResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__delete_lead_response__pack_to_buffer
+                     (const Ctower__V1__DeleteLeadResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__DeleteLeadResponse *
+       ctower__v1__delete_lead_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__delete_lead_response__free_unpacked
+                     (Ctower__V1__DeleteLeadResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__LeadFilter methods */
+void   ctower__v1__lead_filter__init
+                     (Ctower__V1__LeadFilter         *message);
+size_t ctower__v1__lead_filter__get_packed_size
+                     (const Ctower__V1__LeadFilter   *message);
+size_t ctower__v1__lead_filter__pack
+                     (const Ctower__V1__LeadFilter   *message,
+                      uint8_t             *out);
+size_t ctower__v1__lead_filter__pack_to_buffer
+                     (const Ctower__V1__LeadFilter   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__LeadFilter *
+       ctower__v1__lead_filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__lead_filter__free_unpacked
+                     (Ctower__V1__LeadFilter *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListLeadsRequest methods */
+void   ctower__v1__list_leads_request__init
+                     (Ctower__V1__ListLeadsRequest         *message);
+size_t ctower__v1__list_leads_request__get_packed_size
+                     (const Ctower__V1__ListLeadsRequest   *message);
+size_t ctower__v1__list_leads_request__pack
+                     (const Ctower__V1__ListLeadsRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_leads_request__pack_to_buffer
+                     (const Ctower__V1__ListLeadsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListLeadsRequest *
+       ctower__v1__list_leads_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_leads_request__free_unpacked
+                     (Ctower__V1__ListLeadsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListLeadsResponse methods */
+void   ctower__v1__list_leads_response__init
+                     (Ctower__V1__ListLeadsResponse         *message);
+size_t ctower__v1__list_leads_response__get_packed_size
+                     (const Ctower__V1__ListLeadsResponse   *message);
+size_t ctower__v1__list_leads_response__pack
+                     (const Ctower__V1__ListLeadsResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_leads_response__pack_to_buffer
+                     (const Ctower__V1__ListLeadsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListLeadsResponse *
+       ctower__v1__list_leads_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_leads_response__free_unpacked
+                     (Ctower__V1__ListLeadsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ExportLeadsRequest methods */
+void   ctower__v1__export_leads_request__init
+                     (Ctower__V1__ExportLeadsRequest         *message);
+size_t ctower__v1__export_leads_request__get_packed_size
+                     (const Ctower__V1__ExportLeadsRequest   *message);
+size_t ctower__v1__export_leads_request__pack
+                     (const Ctower__V1__ExportLeadsRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__export_leads_request__pack_to_buffer
+                     (const Ctower__V1__ExportLeadsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ExportLeadsRequest *
+       ctower__v1__export_leads_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__export_leads_request__free_unpacked
+                     (Ctower__V1__ExportLeadsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ExportLeadsChunk methods */
+void   ctower__v1__export_leads_chunk__init
+                     (Ctower__V1__ExportLeadsChunk         *message);
+size_t ctower__v1__export_leads_chunk__get_packed_size
+                     (const Ctower__V1__ExportLeadsChunk   *message);
+size_t ctower__v1__export_leads_chunk__pack
+                     (const Ctower__V1__ExportLeadsChunk   *message,
+                      uint8_t             *out);
+size_t ctower__v1__export_leads_chunk__pack_to_buffer
+                     (const Ctower__V1__ExportLeadsChunk   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ExportLeadsChunk *
+       ctower__v1__export_leads_chunk__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__export_leads_chunk__free_unpacked
+                     (Ctower__V1__ExportLeadsChunk *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__CreateTagRequest methods */
+void   ctower__v1__create_tag_request__init
+                     (Ctower__V1__CreateTagRequest         *message);
+size_t ctower__v1__create_tag_request__get_packed_size
+                     (const Ctower__V1__CreateTagRequest   *message);
+size_t ctower__v1__create_tag_request__pack
+                     (const Ctower__V1__CreateTagRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__create_tag_request__pack_to_buffer
+                     (const Ctower__V1__CreateTagRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__CreateTagRequest *
+       ctower__v1__create_tag_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__create_tag_request__free_unpacked
+                     (Ctower__V1__CreateTagRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListTagsRequest methods */
+void   ctower__v1__list_tags_request__init
+                     (Ctower__V1__ListTagsRequest         *message);
+size_t ctower__v1__list_tags_request__get_packed_size
+                     (const Ctower__V1__ListTagsRequest   *message);
+size_t ctower__v1__list_tags_request__pack
+                     (const Ctower__V1__ListTagsRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_tags_request__pack_to_buffer
+                     (const Ctower__V1__ListTagsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListTagsRequest *
+       ctower__v1__list_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_tags_request__free_unpacked
+                     (Ctower__V1__ListTagsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListTagsResponse methods */
+void   ctower__v1__list_tags_response__init
+                     (Ctower__V1__ListTagsResponse         *message);
+size_t ctower__v1__list_tags_response__get_packed_size
+                     (const Ctower__V1__ListTagsResponse   *message);
+size_t ctower__v1__list_tags_response__pack
+                     (const Ctower__V1__ListTagsResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_tags_response__pack_to_buffer
+                     (const Ctower__V1__ListTagsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListTagsResponse *
+       ctower__v1__list_tags_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_tags_response__free_unpacked
+                     (Ctower__V1__ListTagsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ModifyLeadTagsRequest methods */
+void   ctower__v1__modify_lead_tags_request__init
+                     (Ctower__V1__ModifyLeadTagsRequest         *message);
+size_t ctower__v1__modify_lead_tags_request__get_packed_size
+                     (const Ctower__V1__ModifyLeadTagsRequest   *message);
+size_t ctower__v1__modify_lead_tags_request__pack
+                     (const Ctower__V1__ModifyLeadTagsRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__modify_lead_tags_request__pack_to_buffer
+                     (const Ctower__V1__ModifyLeadTagsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ModifyLeadTagsRequest *
+       ctower__v1__modify_lead_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__modify_lead_tags_request__free_unpacked
+                     (Ctower__V1__ModifyLeadTagsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ModifyLeadTagsResponse methods */
+void   ctower__v1__modify_lead_tags_response__init
+                     (Ctower__V1__ModifyLeadTagsResponse         *message);
+size_t ctower__v1__modify_lead_tags_response__get_packed_size
+                     (const Ctower__V1__ModifyLeadTagsResponse   *message);
+size_t ctower__v1__modify_lead_tags_response__pack
+                     (const Ctower__V1__ModifyLeadTagsResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__modify_lead_tags_response__pack_to_buffer
+                     (const Ctower__V1__ModifyLeadTagsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ModifyLeadTagsResponse *
+       ctower__v1__modify_lead_tags_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__modify_lead_tags_response__free_unpacked
+                     (Ctower__V1__ModifyLeadTagsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__LeadList methods */
+void   ctower__v1__lead_list__init
+                     (Ctower__V1__LeadList         *message);
+size_t ctower__v1__lead_list__get_packed_size
+                     (const Ctower__V1__LeadList   *message);
+size_t ctower__v1__lead_list__pack
+                     (const Ctower__V1__LeadList   *message,
+                      uint8_t             *out);
+size_t ctower__v1__lead_list__pack_to_buffer
+                     (const Ctower__V1__LeadList   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__LeadList *
+       ctower__v1__lead_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__lead_list__free_unpacked
+                     (Ctower__V1__LeadList *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__CreateLeadListRequest methods */
+void   ctower__v1__create_lead_list_request__init
+                     (Ctower__V1__CreateLeadListRequest         *message);
+size_t ctower__v1__create_lead_list_request__get_packed_size
+                     (const Ctower__V1__CreateLeadListRequest   *message);
+size_t ctower__v1__create_lead_list_request__pack
+                     (const Ctower__V1__CreateLeadListRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__create_lead_list_request__pack_to_buffer
+                     (const Ctower__V1__CreateLeadListRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__CreateLeadListRequest *
+       ctower__v1__create_lead_list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__create_lead_list_request__free_unpacked
+                     (Ctower__V1__CreateLeadListRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListLeadListsRequest methods */
+void   ctower__v1__list_lead_lists_request__init
+                     (Ctower__V1__ListLeadListsRequest         *message);
+size_t ctower__v1__list_lead_lists_request__get_packed_size
+                     (const Ctower__V1__ListLeadListsRequest   *message);
+size_t ctower__v1__list_lead_lists_request__pack
+                     (const Ctower__V1__ListLeadListsRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_lead_lists_request__pack_to_buffer
+                     (const Ctower__V1__ListLeadListsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListLeadListsRequest *
+       ctower__v1__list_lead_lists_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_lead_lists_request__free_unpacked
+                     (Ctower__V1__ListLeadListsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ListLeadListsResponse methods */
+void   ctower__v1__list_lead_lists_response__init
+                     (Ctower__V1__ListLeadListsResponse         *message);
+size_t ctower__v1__list_lead_lists_response__get_packed_size
+                     (const Ctower__V1__ListLeadListsResponse   *message);
+size_t ctower__v1__list_lead_lists_response__pack
+                     (const Ctower__V1__ListLeadListsResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__list_lead_lists_response__pack_to_buffer
+                     (const Ctower__V1__ListLeadListsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ListLeadListsResponse *
+       ctower__v1__list_lead_lists_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__list_lead_lists_response__free_unpacked
+                     (Ctower__V1__ListLeadListsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ModifyListMembersRequest methods */
+void   ctower__v1__modify_list_members_request__init
+                     (Ctower__V1__ModifyListMembersRequest         *message);
+size_t ctower__v1__modify_list_members_request__get_packed_size
+                     (const Ctower__V1__ModifyListMembersRequest   *message);
+size_t ctower__v1__modify_list_members_request__pack
+                     (const Ctower__V1__ModifyListMembersRequest   *message,
+                      uint8_t             *out);
+size_t ctower__v1__modify_list_members_request__pack_to_buffer
+                     (const Ctower__V1__ModifyListMembersRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ModifyListMembersRequest *
+       ctower__v1__modify_list_members_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__modify_list_members_request__free_unpacked
+                     (Ctower__V1__ModifyListMembersRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__ModifyListMembersResponse methods */
+void   ctower__v1__modify_list_members_response__init
+                     (Ctower__V1__ModifyListMembersResponse         *message);
+size_t ctower__v1__modify_list_members_response__get_packed_size
+                     (const Ctower__V1__ModifyListMembersResponse   *message);
+size_t ctower__v1__modify_list_members_response__pack
+                     (const Ctower__V1__ModifyListMembersResponse   *message,
+                      uint8_t             *out);
+size_t ctower__v1__modify_list_members_response__pack_to_buffer
+                     (const Ctower__V1__ModifyListMembersResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__ModifyListMembersResponse *
+       ctower__v1__modify_list_members_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__modify_list_members_response__free_unpacked
+                     (Ctower__V1__ModifyListMembersResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Ctower__V1__ColumnMappingEntry_Closure)
@@ -777,6 +1775,81 @@ typedef void (*Ctower__V1__ListImportErrorsRequest_Closure)
 typedef void (*Ctower__V1__ListImportErrorsResponse_Closure)
                  (const Ctower__V1__ListImportErrorsResponse *message,
                   void *closure_data);
+typedef void (*Ctower__V1__LeadPhone_Closure)
+                 (const Ctower__V1__LeadPhone *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__Tag_Closure)
+                 (const Ctower__V1__Tag *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__Lead__CustomFieldsEntry_Closure)
+                 (const Ctower__V1__Lead__CustomFieldsEntry *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__Lead_Closure)
+                 (const Ctower__V1__Lead *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__CreateLeadRequest_Closure)
+                 (const Ctower__V1__CreateLeadRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__GetLeadRequest_Closure)
+                 (const Ctower__V1__GetLeadRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__UpdateLeadRequest_Closure)
+                 (const Ctower__V1__UpdateLeadRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__DeleteLeadRequest_Closure)
+                 (const Ctower__V1__DeleteLeadRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__DeleteLeadResponse_Closure)
+                 (const Ctower__V1__DeleteLeadResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__LeadFilter_Closure)
+                 (const Ctower__V1__LeadFilter *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListLeadsRequest_Closure)
+                 (const Ctower__V1__ListLeadsRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListLeadsResponse_Closure)
+                 (const Ctower__V1__ListLeadsResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ExportLeadsRequest_Closure)
+                 (const Ctower__V1__ExportLeadsRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ExportLeadsChunk_Closure)
+                 (const Ctower__V1__ExportLeadsChunk *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__CreateTagRequest_Closure)
+                 (const Ctower__V1__CreateTagRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListTagsRequest_Closure)
+                 (const Ctower__V1__ListTagsRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListTagsResponse_Closure)
+                 (const Ctower__V1__ListTagsResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ModifyLeadTagsRequest_Closure)
+                 (const Ctower__V1__ModifyLeadTagsRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ModifyLeadTagsResponse_Closure)
+                 (const Ctower__V1__ModifyLeadTagsResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__LeadList_Closure)
+                 (const Ctower__V1__LeadList *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__CreateLeadListRequest_Closure)
+                 (const Ctower__V1__CreateLeadListRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListLeadListsRequest_Closure)
+                 (const Ctower__V1__ListLeadListsRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ListLeadListsResponse_Closure)
+                 (const Ctower__V1__ListLeadListsResponse *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ModifyListMembersRequest_Closure)
+                 (const Ctower__V1__ModifyListMembersRequest *message,
+                  void *closure_data);
+typedef void (*Ctower__V1__ModifyListMembersResponse_Closure)
+                 (const Ctower__V1__ModifyListMembersResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -808,6 +1881,62 @@ struct Ctower__V1__LeadService_Service
                              const Ctower__V1__ListImportErrorsRequest *input,
                              Ctower__V1__ListImportErrorsResponse_Closure closure,
                              void *closure_data);
+  void (*create_lead)(Ctower__V1__LeadService_Service *service,
+                      const Ctower__V1__CreateLeadRequest *input,
+                      Ctower__V1__Lead_Closure closure,
+                      void *closure_data);
+  void (*get_lead)(Ctower__V1__LeadService_Service *service,
+                   const Ctower__V1__GetLeadRequest *input,
+                   Ctower__V1__Lead_Closure closure,
+                   void *closure_data);
+  void (*update_lead)(Ctower__V1__LeadService_Service *service,
+                      const Ctower__V1__UpdateLeadRequest *input,
+                      Ctower__V1__Lead_Closure closure,
+                      void *closure_data);
+  void (*delete_lead)(Ctower__V1__LeadService_Service *service,
+                      const Ctower__V1__DeleteLeadRequest *input,
+                      Ctower__V1__DeleteLeadResponse_Closure closure,
+                      void *closure_data);
+  void (*list_leads)(Ctower__V1__LeadService_Service *service,
+                     const Ctower__V1__ListLeadsRequest *input,
+                     Ctower__V1__ListLeadsResponse_Closure closure,
+                     void *closure_data);
+  void (*export_leads)(Ctower__V1__LeadService_Service *service,
+                       const Ctower__V1__ExportLeadsRequest *input,
+                       Ctower__V1__ExportLeadsChunk_Closure closure,
+                       void *closure_data);
+  void (*create_tag)(Ctower__V1__LeadService_Service *service,
+                     const Ctower__V1__CreateTagRequest *input,
+                     Ctower__V1__Tag_Closure closure,
+                     void *closure_data);
+  void (*list_tags)(Ctower__V1__LeadService_Service *service,
+                    const Ctower__V1__ListTagsRequest *input,
+                    Ctower__V1__ListTagsResponse_Closure closure,
+                    void *closure_data);
+  void (*add_lead_tags)(Ctower__V1__LeadService_Service *service,
+                        const Ctower__V1__ModifyLeadTagsRequest *input,
+                        Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                        void *closure_data);
+  void (*remove_lead_tags)(Ctower__V1__LeadService_Service *service,
+                           const Ctower__V1__ModifyLeadTagsRequest *input,
+                           Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                           void *closure_data);
+  void (*create_lead_list)(Ctower__V1__LeadService_Service *service,
+                           const Ctower__V1__CreateLeadListRequest *input,
+                           Ctower__V1__LeadList_Closure closure,
+                           void *closure_data);
+  void (*list_lead_lists)(Ctower__V1__LeadService_Service *service,
+                          const Ctower__V1__ListLeadListsRequest *input,
+                          Ctower__V1__ListLeadListsResponse_Closure closure,
+                          void *closure_data);
+  void (*add_list_members)(Ctower__V1__LeadService_Service *service,
+                           const Ctower__V1__ModifyListMembersRequest *input,
+                           Ctower__V1__ModifyListMembersResponse_Closure closure,
+                           void *closure_data);
+  void (*remove_list_members)(Ctower__V1__LeadService_Service *service,
+                              const Ctower__V1__ModifyListMembersRequest *input,
+                              Ctower__V1__ModifyListMembersResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Ctower__V1__LeadService_ServiceDestroy)(Ctower__V1__LeadService_Service *);
 void ctower__v1__lead_service__init (Ctower__V1__LeadService_Service *service,
@@ -821,7 +1950,21 @@ void ctower__v1__lead_service__init (Ctower__V1__LeadService_Service *service,
       function_prefix__ ## get_import_job,\
       function_prefix__ ## list_import_jobs,\
       function_prefix__ ## watch_import_job,\
-      function_prefix__ ## list_import_errors  }
+      function_prefix__ ## list_import_errors,\
+      function_prefix__ ## create_lead,\
+      function_prefix__ ## get_lead,\
+      function_prefix__ ## update_lead,\
+      function_prefix__ ## delete_lead,\
+      function_prefix__ ## list_leads,\
+      function_prefix__ ## export_leads,\
+      function_prefix__ ## create_tag,\
+      function_prefix__ ## list_tags,\
+      function_prefix__ ## add_lead_tags,\
+      function_prefix__ ## remove_lead_tags,\
+      function_prefix__ ## create_lead_list,\
+      function_prefix__ ## list_lead_lists,\
+      function_prefix__ ## add_list_members,\
+      function_prefix__ ## remove_list_members  }
 void ctower__v1__lead_service__import_leads(ProtobufCService *service,
                                             const Ctower__V1__ImportLeadsRequest *input,
                                             Ctower__V1__ImportJob_Closure closure,
@@ -846,6 +1989,62 @@ void ctower__v1__lead_service__list_import_errors(ProtobufCService *service,
                                                   const Ctower__V1__ListImportErrorsRequest *input,
                                                   Ctower__V1__ListImportErrorsResponse_Closure closure,
                                                   void *closure_data);
+void ctower__v1__lead_service__create_lead(ProtobufCService *service,
+                                           const Ctower__V1__CreateLeadRequest *input,
+                                           Ctower__V1__Lead_Closure closure,
+                                           void *closure_data);
+void ctower__v1__lead_service__get_lead(ProtobufCService *service,
+                                        const Ctower__V1__GetLeadRequest *input,
+                                        Ctower__V1__Lead_Closure closure,
+                                        void *closure_data);
+void ctower__v1__lead_service__update_lead(ProtobufCService *service,
+                                           const Ctower__V1__UpdateLeadRequest *input,
+                                           Ctower__V1__Lead_Closure closure,
+                                           void *closure_data);
+void ctower__v1__lead_service__delete_lead(ProtobufCService *service,
+                                           const Ctower__V1__DeleteLeadRequest *input,
+                                           Ctower__V1__DeleteLeadResponse_Closure closure,
+                                           void *closure_data);
+void ctower__v1__lead_service__list_leads(ProtobufCService *service,
+                                          const Ctower__V1__ListLeadsRequest *input,
+                                          Ctower__V1__ListLeadsResponse_Closure closure,
+                                          void *closure_data);
+void ctower__v1__lead_service__export_leads(ProtobufCService *service,
+                                            const Ctower__V1__ExportLeadsRequest *input,
+                                            Ctower__V1__ExportLeadsChunk_Closure closure,
+                                            void *closure_data);
+void ctower__v1__lead_service__create_tag(ProtobufCService *service,
+                                          const Ctower__V1__CreateTagRequest *input,
+                                          Ctower__V1__Tag_Closure closure,
+                                          void *closure_data);
+void ctower__v1__lead_service__list_tags(ProtobufCService *service,
+                                         const Ctower__V1__ListTagsRequest *input,
+                                         Ctower__V1__ListTagsResponse_Closure closure,
+                                         void *closure_data);
+void ctower__v1__lead_service__add_lead_tags(ProtobufCService *service,
+                                             const Ctower__V1__ModifyLeadTagsRequest *input,
+                                             Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                                             void *closure_data);
+void ctower__v1__lead_service__remove_lead_tags(ProtobufCService *service,
+                                                const Ctower__V1__ModifyLeadTagsRequest *input,
+                                                Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                                                void *closure_data);
+void ctower__v1__lead_service__create_lead_list(ProtobufCService *service,
+                                                const Ctower__V1__CreateLeadListRequest *input,
+                                                Ctower__V1__LeadList_Closure closure,
+                                                void *closure_data);
+void ctower__v1__lead_service__list_lead_lists(ProtobufCService *service,
+                                               const Ctower__V1__ListLeadListsRequest *input,
+                                               Ctower__V1__ListLeadListsResponse_Closure closure,
+                                               void *closure_data);
+void ctower__v1__lead_service__add_list_members(ProtobufCService *service,
+                                                const Ctower__V1__ModifyListMembersRequest *input,
+                                                Ctower__V1__ModifyListMembersResponse_Closure closure,
+                                                void *closure_data);
+void ctower__v1__lead_service__remove_list_members(ProtobufCService *service,
+                                                   const Ctower__V1__ModifyListMembersRequest *input,
+                                                   Ctower__V1__ModifyListMembersResponse_Closure closure,
+                                                   void *closure_data);
 
 /* --- descriptors --- */
 
@@ -853,6 +2052,8 @@ extern const ProtobufCEnumDescriptor    ctower__v1__lead_field__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__phone_type__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__import_format__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__import_job_status__descriptor;
+extern const ProtobufCEnumDescriptor    ctower__v1__consent_status__descriptor;
+extern const ProtobufCEnumDescriptor    ctower__v1__lead_status__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__column_mapping_entry__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__consent_declaration__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__import_header__descriptor;
@@ -867,6 +2068,31 @@ extern const ProtobufCMessageDescriptor ctower__v1__list_import_jobs_response__d
 extern const ProtobufCMessageDescriptor ctower__v1__import_error__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_import_errors_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_import_errors_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__lead_phone__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__tag__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__lead__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__lead__custom_fields_entry__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__create_lead_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__get_lead_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__update_lead_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__delete_lead_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__delete_lead_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__lead_filter__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_leads_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_leads_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__export_leads_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__export_leads_chunk__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__create_tag_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_tags_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_tags_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__modify_lead_tags_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__modify_lead_tags_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__lead_list__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__create_lead_list_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_lead_lists_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__list_lead_lists_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__modify_list_members_request__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__modify_list_members_response__descriptor;
 extern const ProtobufCServiceDescriptor ctower__v1__lead_service__descriptor;
 
 PROTOBUF_C__END_DECLS

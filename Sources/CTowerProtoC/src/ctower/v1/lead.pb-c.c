@@ -637,6 +637,1092 @@ void   ctower__v1__list_import_errors_response__free_unpacked
   assert(message->base.descriptor == &ctower__v1__list_import_errors_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ctower__v1__lead_phone__init
+                     (Ctower__V1__LeadPhone         *message)
+{
+  static const Ctower__V1__LeadPhone init_value = CTOWER__V1__LEAD_PHONE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__lead_phone__get_packed_size
+                     (const Ctower__V1__LeadPhone *message)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_phone__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__lead_phone__pack
+                     (const Ctower__V1__LeadPhone *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_phone__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__lead_phone__pack_to_buffer
+                     (const Ctower__V1__LeadPhone *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_phone__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__LeadPhone *
+       ctower__v1__lead_phone__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__LeadPhone *)
+     protobuf_c_message_unpack (&ctower__v1__lead_phone__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__lead_phone__free_unpacked
+                     (Ctower__V1__LeadPhone *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__lead_phone__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__tag__init
+                     (Ctower__V1__Tag         *message)
+{
+  static const Ctower__V1__Tag init_value = CTOWER__V1__TAG__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__tag__get_packed_size
+                     (const Ctower__V1__Tag *message)
+{
+  assert(message->base.descriptor == &ctower__v1__tag__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__tag__pack
+                     (const Ctower__V1__Tag *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__tag__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__tag__pack_to_buffer
+                     (const Ctower__V1__Tag *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__tag__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__Tag *
+       ctower__v1__tag__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__Tag *)
+     protobuf_c_message_unpack (&ctower__v1__tag__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__tag__free_unpacked
+                     (Ctower__V1__Tag *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__tag__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__lead__custom_fields_entry__init
+                     (Ctower__V1__Lead__CustomFieldsEntry         *message)
+{
+  static const Ctower__V1__Lead__CustomFieldsEntry init_value = CTOWER__V1__LEAD__CUSTOM_FIELDS_ENTRY__INIT;
+  *message = init_value;
+}
+void   ctower__v1__lead__init
+                     (Ctower__V1__Lead         *message)
+{
+  static const Ctower__V1__Lead init_value = CTOWER__V1__LEAD__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__lead__get_packed_size
+                     (const Ctower__V1__Lead *message)
+{
+  assert(message->base.descriptor == &ctower__v1__lead__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__lead__pack
+                     (const Ctower__V1__Lead *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__lead__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__lead__pack_to_buffer
+                     (const Ctower__V1__Lead *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__lead__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__Lead *
+       ctower__v1__lead__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__Lead *)
+     protobuf_c_message_unpack (&ctower__v1__lead__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__lead__free_unpacked
+                     (Ctower__V1__Lead *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__lead__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__create_lead_request__init
+                     (Ctower__V1__CreateLeadRequest         *message)
+{
+  static const Ctower__V1__CreateLeadRequest init_value = CTOWER__V1__CREATE_LEAD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__create_lead_request__get_packed_size
+                     (const Ctower__V1__CreateLeadRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__create_lead_request__pack
+                     (const Ctower__V1__CreateLeadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__create_lead_request__pack_to_buffer
+                     (const Ctower__V1__CreateLeadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__CreateLeadRequest *
+       ctower__v1__create_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__CreateLeadRequest *)
+     protobuf_c_message_unpack (&ctower__v1__create_lead_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__create_lead_request__free_unpacked
+                     (Ctower__V1__CreateLeadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__create_lead_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__get_lead_request__init
+                     (Ctower__V1__GetLeadRequest         *message)
+{
+  static const Ctower__V1__GetLeadRequest init_value = CTOWER__V1__GET_LEAD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__get_lead_request__get_packed_size
+                     (const Ctower__V1__GetLeadRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__get_lead_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__get_lead_request__pack
+                     (const Ctower__V1__GetLeadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__get_lead_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__get_lead_request__pack_to_buffer
+                     (const Ctower__V1__GetLeadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__get_lead_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__GetLeadRequest *
+       ctower__v1__get_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__GetLeadRequest *)
+     protobuf_c_message_unpack (&ctower__v1__get_lead_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__get_lead_request__free_unpacked
+                     (Ctower__V1__GetLeadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__get_lead_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__update_lead_request__init
+                     (Ctower__V1__UpdateLeadRequest         *message)
+{
+  static const Ctower__V1__UpdateLeadRequest init_value = CTOWER__V1__UPDATE_LEAD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__update_lead_request__get_packed_size
+                     (const Ctower__V1__UpdateLeadRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__update_lead_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__update_lead_request__pack
+                     (const Ctower__V1__UpdateLeadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__update_lead_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__update_lead_request__pack_to_buffer
+                     (const Ctower__V1__UpdateLeadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__update_lead_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__UpdateLeadRequest *
+       ctower__v1__update_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__UpdateLeadRequest *)
+     protobuf_c_message_unpack (&ctower__v1__update_lead_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__update_lead_request__free_unpacked
+                     (Ctower__V1__UpdateLeadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__update_lead_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__delete_lead_request__init
+                     (Ctower__V1__DeleteLeadRequest         *message)
+{
+  static const Ctower__V1__DeleteLeadRequest init_value = CTOWER__V1__DELETE_LEAD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__delete_lead_request__get_packed_size
+                     (const Ctower__V1__DeleteLeadRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__delete_lead_request__pack
+                     (const Ctower__V1__DeleteLeadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__delete_lead_request__pack_to_buffer
+                     (const Ctower__V1__DeleteLeadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__DeleteLeadRequest *
+       ctower__v1__delete_lead_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__DeleteLeadRequest *)
+     protobuf_c_message_unpack (&ctower__v1__delete_lead_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__delete_lead_request__free_unpacked
+                     (Ctower__V1__DeleteLeadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__delete_lead_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__delete_lead_response__init
+                     (Ctower__V1__DeleteLeadResponse         *message)
+{
+  static const Ctower__V1__DeleteLeadResponse init_value = CTOWER__V1__DELETE_LEAD_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__delete_lead_response__get_packed_size
+                     (const Ctower__V1__DeleteLeadResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__delete_lead_response__pack
+                     (const Ctower__V1__DeleteLeadResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__delete_lead_response__pack_to_buffer
+                     (const Ctower__V1__DeleteLeadResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__delete_lead_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__DeleteLeadResponse *
+       ctower__v1__delete_lead_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__DeleteLeadResponse *)
+     protobuf_c_message_unpack (&ctower__v1__delete_lead_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__delete_lead_response__free_unpacked
+                     (Ctower__V1__DeleteLeadResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__delete_lead_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__lead_filter__init
+                     (Ctower__V1__LeadFilter         *message)
+{
+  static const Ctower__V1__LeadFilter init_value = CTOWER__V1__LEAD_FILTER__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__lead_filter__get_packed_size
+                     (const Ctower__V1__LeadFilter *message)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_filter__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__lead_filter__pack
+                     (const Ctower__V1__LeadFilter *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_filter__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__lead_filter__pack_to_buffer
+                     (const Ctower__V1__LeadFilter *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_filter__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__LeadFilter *
+       ctower__v1__lead_filter__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__LeadFilter *)
+     protobuf_c_message_unpack (&ctower__v1__lead_filter__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__lead_filter__free_unpacked
+                     (Ctower__V1__LeadFilter *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__lead_filter__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_leads_request__init
+                     (Ctower__V1__ListLeadsRequest         *message)
+{
+  static const Ctower__V1__ListLeadsRequest init_value = CTOWER__V1__LIST_LEADS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_leads_request__get_packed_size
+                     (const Ctower__V1__ListLeadsRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_leads_request__pack
+                     (const Ctower__V1__ListLeadsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_leads_request__pack_to_buffer
+                     (const Ctower__V1__ListLeadsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListLeadsRequest *
+       ctower__v1__list_leads_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListLeadsRequest *)
+     protobuf_c_message_unpack (&ctower__v1__list_leads_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_leads_request__free_unpacked
+                     (Ctower__V1__ListLeadsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_leads_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_leads_response__init
+                     (Ctower__V1__ListLeadsResponse         *message)
+{
+  static const Ctower__V1__ListLeadsResponse init_value = CTOWER__V1__LIST_LEADS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_leads_response__get_packed_size
+                     (const Ctower__V1__ListLeadsResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_leads_response__pack
+                     (const Ctower__V1__ListLeadsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_leads_response__pack_to_buffer
+                     (const Ctower__V1__ListLeadsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_leads_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListLeadsResponse *
+       ctower__v1__list_leads_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListLeadsResponse *)
+     protobuf_c_message_unpack (&ctower__v1__list_leads_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_leads_response__free_unpacked
+                     (Ctower__V1__ListLeadsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_leads_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__export_leads_request__init
+                     (Ctower__V1__ExportLeadsRequest         *message)
+{
+  static const Ctower__V1__ExportLeadsRequest init_value = CTOWER__V1__EXPORT_LEADS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__export_leads_request__get_packed_size
+                     (const Ctower__V1__ExportLeadsRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__export_leads_request__pack
+                     (const Ctower__V1__ExportLeadsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__export_leads_request__pack_to_buffer
+                     (const Ctower__V1__ExportLeadsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ExportLeadsRequest *
+       ctower__v1__export_leads_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ExportLeadsRequest *)
+     protobuf_c_message_unpack (&ctower__v1__export_leads_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__export_leads_request__free_unpacked
+                     (Ctower__V1__ExportLeadsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__export_leads_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__export_leads_chunk__init
+                     (Ctower__V1__ExportLeadsChunk         *message)
+{
+  static const Ctower__V1__ExportLeadsChunk init_value = CTOWER__V1__EXPORT_LEADS_CHUNK__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__export_leads_chunk__get_packed_size
+                     (const Ctower__V1__ExportLeadsChunk *message)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_chunk__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__export_leads_chunk__pack
+                     (const Ctower__V1__ExportLeadsChunk *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_chunk__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__export_leads_chunk__pack_to_buffer
+                     (const Ctower__V1__ExportLeadsChunk *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__export_leads_chunk__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ExportLeadsChunk *
+       ctower__v1__export_leads_chunk__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ExportLeadsChunk *)
+     protobuf_c_message_unpack (&ctower__v1__export_leads_chunk__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__export_leads_chunk__free_unpacked
+                     (Ctower__V1__ExportLeadsChunk *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__export_leads_chunk__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__create_tag_request__init
+                     (Ctower__V1__CreateTagRequest         *message)
+{
+  static const Ctower__V1__CreateTagRequest init_value = CTOWER__V1__CREATE_TAG_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__create_tag_request__get_packed_size
+                     (const Ctower__V1__CreateTagRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__create_tag_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__create_tag_request__pack
+                     (const Ctower__V1__CreateTagRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__create_tag_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__create_tag_request__pack_to_buffer
+                     (const Ctower__V1__CreateTagRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__create_tag_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__CreateTagRequest *
+       ctower__v1__create_tag_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__CreateTagRequest *)
+     protobuf_c_message_unpack (&ctower__v1__create_tag_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__create_tag_request__free_unpacked
+                     (Ctower__V1__CreateTagRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__create_tag_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_tags_request__init
+                     (Ctower__V1__ListTagsRequest         *message)
+{
+  static const Ctower__V1__ListTagsRequest init_value = CTOWER__V1__LIST_TAGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_tags_request__get_packed_size
+                     (const Ctower__V1__ListTagsRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_tags_request__pack
+                     (const Ctower__V1__ListTagsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_tags_request__pack_to_buffer
+                     (const Ctower__V1__ListTagsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListTagsRequest *
+       ctower__v1__list_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListTagsRequest *)
+     protobuf_c_message_unpack (&ctower__v1__list_tags_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_tags_request__free_unpacked
+                     (Ctower__V1__ListTagsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_tags_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_tags_response__init
+                     (Ctower__V1__ListTagsResponse         *message)
+{
+  static const Ctower__V1__ListTagsResponse init_value = CTOWER__V1__LIST_TAGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_tags_response__get_packed_size
+                     (const Ctower__V1__ListTagsResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_tags_response__pack
+                     (const Ctower__V1__ListTagsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_tags_response__pack_to_buffer
+                     (const Ctower__V1__ListTagsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_tags_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListTagsResponse *
+       ctower__v1__list_tags_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListTagsResponse *)
+     protobuf_c_message_unpack (&ctower__v1__list_tags_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_tags_response__free_unpacked
+                     (Ctower__V1__ListTagsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_tags_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__modify_lead_tags_request__init
+                     (Ctower__V1__ModifyLeadTagsRequest         *message)
+{
+  static const Ctower__V1__ModifyLeadTagsRequest init_value = CTOWER__V1__MODIFY_LEAD_TAGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__modify_lead_tags_request__get_packed_size
+                     (const Ctower__V1__ModifyLeadTagsRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__modify_lead_tags_request__pack
+                     (const Ctower__V1__ModifyLeadTagsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__modify_lead_tags_request__pack_to_buffer
+                     (const Ctower__V1__ModifyLeadTagsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ModifyLeadTagsRequest *
+       ctower__v1__modify_lead_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ModifyLeadTagsRequest *)
+     protobuf_c_message_unpack (&ctower__v1__modify_lead_tags_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__modify_lead_tags_request__free_unpacked
+                     (Ctower__V1__ModifyLeadTagsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__modify_lead_tags_response__init
+                     (Ctower__V1__ModifyLeadTagsResponse         *message)
+{
+  static const Ctower__V1__ModifyLeadTagsResponse init_value = CTOWER__V1__MODIFY_LEAD_TAGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__modify_lead_tags_response__get_packed_size
+                     (const Ctower__V1__ModifyLeadTagsResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__modify_lead_tags_response__pack
+                     (const Ctower__V1__ModifyLeadTagsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__modify_lead_tags_response__pack_to_buffer
+                     (const Ctower__V1__ModifyLeadTagsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ModifyLeadTagsResponse *
+       ctower__v1__modify_lead_tags_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ModifyLeadTagsResponse *)
+     protobuf_c_message_unpack (&ctower__v1__modify_lead_tags_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__modify_lead_tags_response__free_unpacked
+                     (Ctower__V1__ModifyLeadTagsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__modify_lead_tags_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__lead_list__init
+                     (Ctower__V1__LeadList         *message)
+{
+  static const Ctower__V1__LeadList init_value = CTOWER__V1__LEAD_LIST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__lead_list__get_packed_size
+                     (const Ctower__V1__LeadList *message)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__lead_list__pack
+                     (const Ctower__V1__LeadList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__lead_list__pack_to_buffer
+                     (const Ctower__V1__LeadList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__lead_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__LeadList *
+       ctower__v1__lead_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__LeadList *)
+     protobuf_c_message_unpack (&ctower__v1__lead_list__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__lead_list__free_unpacked
+                     (Ctower__V1__LeadList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__lead_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__create_lead_list_request__init
+                     (Ctower__V1__CreateLeadListRequest         *message)
+{
+  static const Ctower__V1__CreateLeadListRequest init_value = CTOWER__V1__CREATE_LEAD_LIST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__create_lead_list_request__get_packed_size
+                     (const Ctower__V1__CreateLeadListRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_list_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__create_lead_list_request__pack
+                     (const Ctower__V1__CreateLeadListRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_list_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__create_lead_list_request__pack_to_buffer
+                     (const Ctower__V1__CreateLeadListRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__create_lead_list_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__CreateLeadListRequest *
+       ctower__v1__create_lead_list_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__CreateLeadListRequest *)
+     protobuf_c_message_unpack (&ctower__v1__create_lead_list_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__create_lead_list_request__free_unpacked
+                     (Ctower__V1__CreateLeadListRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__create_lead_list_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_lead_lists_request__init
+                     (Ctower__V1__ListLeadListsRequest         *message)
+{
+  static const Ctower__V1__ListLeadListsRequest init_value = CTOWER__V1__LIST_LEAD_LISTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_lead_lists_request__get_packed_size
+                     (const Ctower__V1__ListLeadListsRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_lead_lists_request__pack
+                     (const Ctower__V1__ListLeadListsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_lead_lists_request__pack_to_buffer
+                     (const Ctower__V1__ListLeadListsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListLeadListsRequest *
+       ctower__v1__list_lead_lists_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListLeadListsRequest *)
+     protobuf_c_message_unpack (&ctower__v1__list_lead_lists_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_lead_lists_request__free_unpacked
+                     (Ctower__V1__ListLeadListsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__list_lead_lists_response__init
+                     (Ctower__V1__ListLeadListsResponse         *message)
+{
+  static const Ctower__V1__ListLeadListsResponse init_value = CTOWER__V1__LIST_LEAD_LISTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__list_lead_lists_response__get_packed_size
+                     (const Ctower__V1__ListLeadListsResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__list_lead_lists_response__pack
+                     (const Ctower__V1__ListLeadListsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__list_lead_lists_response__pack_to_buffer
+                     (const Ctower__V1__ListLeadListsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ListLeadListsResponse *
+       ctower__v1__list_lead_lists_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ListLeadListsResponse *)
+     protobuf_c_message_unpack (&ctower__v1__list_lead_lists_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__list_lead_lists_response__free_unpacked
+                     (Ctower__V1__ListLeadListsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__list_lead_lists_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__modify_list_members_request__init
+                     (Ctower__V1__ModifyListMembersRequest         *message)
+{
+  static const Ctower__V1__ModifyListMembersRequest init_value = CTOWER__V1__MODIFY_LIST_MEMBERS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__modify_list_members_request__get_packed_size
+                     (const Ctower__V1__ModifyListMembersRequest *message)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__modify_list_members_request__pack
+                     (const Ctower__V1__ModifyListMembersRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__modify_list_members_request__pack_to_buffer
+                     (const Ctower__V1__ModifyListMembersRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ModifyListMembersRequest *
+       ctower__v1__modify_list_members_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ModifyListMembersRequest *)
+     protobuf_c_message_unpack (&ctower__v1__modify_list_members_request__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__modify_list_members_request__free_unpacked
+                     (Ctower__V1__ModifyListMembersRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   ctower__v1__modify_list_members_response__init
+                     (Ctower__V1__ModifyListMembersResponse         *message)
+{
+  static const Ctower__V1__ModifyListMembersResponse init_value = CTOWER__V1__MODIFY_LIST_MEMBERS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__modify_list_members_response__get_packed_size
+                     (const Ctower__V1__ModifyListMembersResponse *message)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__modify_list_members_response__pack
+                     (const Ctower__V1__ModifyListMembersResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__modify_list_members_response__pack_to_buffer
+                     (const Ctower__V1__ModifyListMembersResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__ModifyListMembersResponse *
+       ctower__v1__modify_list_members_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__ModifyListMembersResponse *)
+     protobuf_c_message_unpack (&ctower__v1__modify_list_members_response__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__modify_list_members_response__free_unpacked
+                     (Ctower__V1__ModifyListMembersResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__modify_list_members_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor ctower__v1__column_mapping_entry__field_descriptors[3] =
 {
   {
@@ -1585,6 +2671,1625 @@ const ProtobufCMessageDescriptor ctower__v1__list_import_errors_response__descri
   (ProtobufCMessageInit) ctower__v1__list_import_errors_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor ctower__v1__lead_phone__field_descriptors[5] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadPhone, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "position",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadPhone, position),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phone",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadPhone, phone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadPhone, type),
+    &ctower__v1__phone_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consent_status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadPhone, consent_status),
+    &ctower__v1__consent_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__lead_phone__field_indices_by_name[] = {
+  4,   /* field[4] = consent_status */
+  0,   /* field[0] = id */
+  2,   /* field[2] = phone */
+  1,   /* field[1] = position */
+  3,   /* field[3] = type */
+};
+static const ProtobufCIntRange ctower__v1__lead_phone__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor ctower__v1__lead_phone__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.LeadPhone",
+  "LeadPhone",
+  "Ctower__V1__LeadPhone",
+  "ctower.v1",
+  sizeof(Ctower__V1__LeadPhone),
+  5,
+  ctower__v1__lead_phone__field_descriptors,
+  ctower__v1__lead_phone__field_indices_by_name,
+  1,  ctower__v1__lead_phone__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__lead_phone__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__tag__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Tag, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Tag, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "color",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Tag, color),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "create_time",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Tag, create_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__tag__field_indices_by_name[] = {
+  2,   /* field[2] = color */
+  3,   /* field[3] = create_time */
+  0,   /* field[0] = id */
+  1,   /* field[1] = name */
+};
+static const ProtobufCIntRange ctower__v1__tag__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ctower__v1__tag__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.Tag",
+  "Tag",
+  "Ctower__V1__Tag",
+  "ctower.v1",
+  sizeof(Ctower__V1__Tag),
+  4,
+  ctower__v1__tag__field_descriptors,
+  ctower__v1__tag__field_indices_by_name,
+  1,  ctower__v1__tag__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__tag__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__lead__custom_fields_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead__CustomFieldsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead__CustomFieldsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__lead__custom_fields_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange ctower__v1__lead__custom_fields_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__lead__custom_fields_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.Lead.CustomFieldsEntry",
+  "CustomFieldsEntry",
+  "Ctower__V1__Lead__CustomFieldsEntry",
+  "ctower.v1",
+  sizeof(Ctower__V1__Lead__CustomFieldsEntry),
+  2,
+  ctower__v1__lead__custom_fields_entry__field_descriptors,
+  ctower__v1__lead__custom_fields_entry__field_indices_by_name,
+  1,  ctower__v1__lead__custom_fields_entry__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__lead__custom_fields_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__lead__field_descriptors[24] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, first_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, last_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner_name",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, owner_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mailing_address",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, mailing_address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mailing_city",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, mailing_city),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mailing_state",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, mailing_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mailing_zip",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, mailing_zip),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "property_address",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, property_address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "property_city",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, property_city),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "property_state",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, property_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "property_zip",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, property_zip),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "county",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, county),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "apn",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, apn),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "acreage",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, acreage),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "custom_fields",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__Lead, n_custom_fields),
+    offsetof(Ctower__V1__Lead, custom_fields),
+    &ctower__v1__lead__custom_fields_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "score",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, score),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, status),
+    &ctower__v1__lead_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phones",
+    19,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__Lead, n_phones),
+    offsetof(Ctower__V1__Lead, phones),
+    &ctower__v1__lead_phone__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    20,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__Lead, n_tags),
+    offsetof(Ctower__V1__Lead, tags),
+    &ctower__v1__tag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "import_job_id",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, import_job_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_replied",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, has_replied),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "create_time",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, create_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_time",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Lead, update_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__lead__field_indices_by_name[] = {
+  14,   /* field[14] = acreage */
+  13,   /* field[13] = apn */
+  12,   /* field[12] = county */
+  22,   /* field[22] = create_time */
+  15,   /* field[15] = custom_fields */
+  1,   /* field[1] = first_name */
+  21,   /* field[21] = has_replied */
+  0,   /* field[0] = id */
+  20,   /* field[20] = import_job_id */
+  2,   /* field[2] = last_name */
+  4,   /* field[4] = mailing_address */
+  5,   /* field[5] = mailing_city */
+  6,   /* field[6] = mailing_state */
+  7,   /* field[7] = mailing_zip */
+  3,   /* field[3] = owner_name */
+  18,   /* field[18] = phones */
+  8,   /* field[8] = property_address */
+  9,   /* field[9] = property_city */
+  10,   /* field[10] = property_state */
+  11,   /* field[11] = property_zip */
+  16,   /* field[16] = score */
+  17,   /* field[17] = status */
+  19,   /* field[19] = tags */
+  23,   /* field[23] = update_time */
+};
+static const ProtobufCIntRange ctower__v1__lead__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 24 }
+};
+const ProtobufCMessageDescriptor ctower__v1__lead__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.Lead",
+  "Lead",
+  "Ctower__V1__Lead",
+  "ctower.v1",
+  sizeof(Ctower__V1__Lead),
+  24,
+  ctower__v1__lead__field_descriptors,
+  ctower__v1__lead__field_indices_by_name,
+  1,  ctower__v1__lead__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__lead__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__create_lead_request__field_descriptors[1] =
+{
+  {
+    "lead",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateLeadRequest, lead),
+    &ctower__v1__lead__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__create_lead_request__field_indices_by_name[] = {
+  0,   /* field[0] = lead */
+};
+static const ProtobufCIntRange ctower__v1__create_lead_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__create_lead_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.CreateLeadRequest",
+  "CreateLeadRequest",
+  "Ctower__V1__CreateLeadRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__CreateLeadRequest),
+  1,
+  ctower__v1__create_lead_request__field_descriptors,
+  ctower__v1__create_lead_request__field_indices_by_name,
+  1,  ctower__v1__create_lead_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__create_lead_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__get_lead_request__field_descriptors[1] =
+{
+  {
+    "lead_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__GetLeadRequest, lead_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__get_lead_request__field_indices_by_name[] = {
+  0,   /* field[0] = lead_id */
+};
+static const ProtobufCIntRange ctower__v1__get_lead_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__get_lead_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.GetLeadRequest",
+  "GetLeadRequest",
+  "Ctower__V1__GetLeadRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__GetLeadRequest),
+  1,
+  ctower__v1__get_lead_request__field_descriptors,
+  ctower__v1__get_lead_request__field_indices_by_name,
+  1,  ctower__v1__get_lead_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__get_lead_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__update_lead_request__field_descriptors[3] =
+{
+  {
+    "lead_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__UpdateLeadRequest, lead_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lead",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__UpdateLeadRequest, lead),
+    &ctower__v1__lead__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_mask",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__UpdateLeadRequest, update_mask),
+    &google__protobuf__field_mask__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__update_lead_request__field_indices_by_name[] = {
+  1,   /* field[1] = lead */
+  0,   /* field[0] = lead_id */
+  2,   /* field[2] = update_mask */
+};
+static const ProtobufCIntRange ctower__v1__update_lead_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor ctower__v1__update_lead_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.UpdateLeadRequest",
+  "UpdateLeadRequest",
+  "Ctower__V1__UpdateLeadRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__UpdateLeadRequest),
+  3,
+  ctower__v1__update_lead_request__field_descriptors,
+  ctower__v1__update_lead_request__field_indices_by_name,
+  1,  ctower__v1__update_lead_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__update_lead_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__delete_lead_request__field_descriptors[1] =
+{
+  {
+    "lead_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__DeleteLeadRequest, lead_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__delete_lead_request__field_indices_by_name[] = {
+  0,   /* field[0] = lead_id */
+};
+static const ProtobufCIntRange ctower__v1__delete_lead_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__delete_lead_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.DeleteLeadRequest",
+  "DeleteLeadRequest",
+  "Ctower__V1__DeleteLeadRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__DeleteLeadRequest),
+  1,
+  ctower__v1__delete_lead_request__field_descriptors,
+  ctower__v1__delete_lead_request__field_indices_by_name,
+  1,  ctower__v1__delete_lead_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__delete_lead_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define ctower__v1__delete_lead_response__field_descriptors NULL
+#define ctower__v1__delete_lead_response__field_indices_by_name NULL
+#define ctower__v1__delete_lead_response__number_ranges NULL
+const ProtobufCMessageDescriptor ctower__v1__delete_lead_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.DeleteLeadResponse",
+  "DeleteLeadResponse",
+  "Ctower__V1__DeleteLeadResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__DeleteLeadResponse),
+  0,
+  ctower__v1__delete_lead_response__field_descriptors,
+  ctower__v1__delete_lead_response__field_indices_by_name,
+  0,  ctower__v1__delete_lead_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__delete_lead_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__lead_filter__field_descriptors[11] =
+{
+  {
+    "counties",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__LeadFilter, n_counties),
+    offsetof(Ctower__V1__LeadFilter, counties),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "states",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__LeadFilter, n_states),
+    offsetof(Ctower__V1__LeadFilter, states),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "any_tag_ids",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__LeadFilter, n_any_tag_ids),
+    offsetof(Ctower__V1__LeadFilter, any_tag_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_tag_ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__LeadFilter, n_all_tag_ids),
+    offsetof(Ctower__V1__LeadFilter, all_tag_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consent_status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, consent_status),
+    &ctower__v1__consent_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "min_score",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, min_score),
+    &google__protobuf__int32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_score",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, max_score),
+    &google__protobuf__int32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "has_replied",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, has_replied),
+    &google__protobuf__bool_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_after",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, created_after),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_before",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, created_before),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "list_id",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadFilter, list_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__lead_filter__field_indices_by_name[] = {
+  3,   /* field[3] = all_tag_ids */
+  2,   /* field[2] = any_tag_ids */
+  4,   /* field[4] = consent_status */
+  0,   /* field[0] = counties */
+  8,   /* field[8] = created_after */
+  9,   /* field[9] = created_before */
+  7,   /* field[7] = has_replied */
+  10,   /* field[10] = list_id */
+  6,   /* field[6] = max_score */
+  5,   /* field[5] = min_score */
+  1,   /* field[1] = states */
+};
+static const ProtobufCIntRange ctower__v1__lead_filter__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor ctower__v1__lead_filter__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.LeadFilter",
+  "LeadFilter",
+  "Ctower__V1__LeadFilter",
+  "ctower.v1",
+  sizeof(Ctower__V1__LeadFilter),
+  11,
+  ctower__v1__lead_filter__field_descriptors,
+  ctower__v1__lead_filter__field_indices_by_name,
+  1,  ctower__v1__lead_filter__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__lead_filter__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_leads_request__field_descriptors[2] =
+{
+  {
+    "filter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListLeadsRequest, filter),
+    &ctower__v1__lead_filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListLeadsRequest, page),
+    &ctower__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_leads_request__field_indices_by_name[] = {
+  0,   /* field[0] = filter */
+  1,   /* field[1] = page */
+};
+static const ProtobufCIntRange ctower__v1__list_leads_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_leads_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListLeadsRequest",
+  "ListLeadsRequest",
+  "Ctower__V1__ListLeadsRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListLeadsRequest),
+  2,
+  ctower__v1__list_leads_request__field_descriptors,
+  ctower__v1__list_leads_request__field_indices_by_name,
+  1,  ctower__v1__list_leads_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_leads_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_leads_response__field_descriptors[2] =
+{
+  {
+    "leads",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__ListLeadsResponse, n_leads),
+    offsetof(Ctower__V1__ListLeadsResponse, leads),
+    &ctower__v1__lead__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListLeadsResponse, page),
+    &ctower__v1__page_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_leads_response__field_indices_by_name[] = {
+  0,   /* field[0] = leads */
+  1,   /* field[1] = page */
+};
+static const ProtobufCIntRange ctower__v1__list_leads_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_leads_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListLeadsResponse",
+  "ListLeadsResponse",
+  "Ctower__V1__ListLeadsResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListLeadsResponse),
+  2,
+  ctower__v1__list_leads_response__field_descriptors,
+  ctower__v1__list_leads_response__field_indices_by_name,
+  1,  ctower__v1__list_leads_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_leads_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__export_leads_request__field_descriptors[1] =
+{
+  {
+    "filter",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ExportLeadsRequest, filter),
+    &ctower__v1__lead_filter__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__export_leads_request__field_indices_by_name[] = {
+  0,   /* field[0] = filter */
+};
+static const ProtobufCIntRange ctower__v1__export_leads_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__export_leads_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ExportLeadsRequest",
+  "ExportLeadsRequest",
+  "Ctower__V1__ExportLeadsRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ExportLeadsRequest),
+  1,
+  ctower__v1__export_leads_request__field_descriptors,
+  ctower__v1__export_leads_request__field_indices_by_name,
+  1,  ctower__v1__export_leads_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__export_leads_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__export_leads_chunk__field_descriptors[1] =
+{
+  {
+    "data",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ExportLeadsChunk, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__export_leads_chunk__field_indices_by_name[] = {
+  0,   /* field[0] = data */
+};
+static const ProtobufCIntRange ctower__v1__export_leads_chunk__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__export_leads_chunk__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ExportLeadsChunk",
+  "ExportLeadsChunk",
+  "Ctower__V1__ExportLeadsChunk",
+  "ctower.v1",
+  sizeof(Ctower__V1__ExportLeadsChunk),
+  1,
+  ctower__v1__export_leads_chunk__field_descriptors,
+  ctower__v1__export_leads_chunk__field_indices_by_name,
+  1,  ctower__v1__export_leads_chunk__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__export_leads_chunk__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__create_tag_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateTagRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "color",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateTagRequest, color),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__create_tag_request__field_indices_by_name[] = {
+  1,   /* field[1] = color */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange ctower__v1__create_tag_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__create_tag_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.CreateTagRequest",
+  "CreateTagRequest",
+  "Ctower__V1__CreateTagRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__CreateTagRequest),
+  2,
+  ctower__v1__create_tag_request__field_descriptors,
+  ctower__v1__create_tag_request__field_indices_by_name,
+  1,  ctower__v1__create_tag_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__create_tag_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_tags_request__field_descriptors[1] =
+{
+  {
+    "page",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListTagsRequest, page),
+    &ctower__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_tags_request__field_indices_by_name[] = {
+  0,   /* field[0] = page */
+};
+static const ProtobufCIntRange ctower__v1__list_tags_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_tags_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListTagsRequest",
+  "ListTagsRequest",
+  "Ctower__V1__ListTagsRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListTagsRequest),
+  1,
+  ctower__v1__list_tags_request__field_descriptors,
+  ctower__v1__list_tags_request__field_indices_by_name,
+  1,  ctower__v1__list_tags_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_tags_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_tags_response__field_descriptors[2] =
+{
+  {
+    "tags",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__ListTagsResponse, n_tags),
+    offsetof(Ctower__V1__ListTagsResponse, tags),
+    &ctower__v1__tag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListTagsResponse, page),
+    &ctower__v1__page_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_tags_response__field_indices_by_name[] = {
+  1,   /* field[1] = page */
+  0,   /* field[0] = tags */
+};
+static const ProtobufCIntRange ctower__v1__list_tags_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_tags_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListTagsResponse",
+  "ListTagsResponse",
+  "Ctower__V1__ListTagsResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListTagsResponse),
+  2,
+  ctower__v1__list_tags_response__field_descriptors,
+  ctower__v1__list_tags_response__field_indices_by_name,
+  1,  ctower__v1__list_tags_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_tags_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__modify_lead_tags_request__field_descriptors[2] =
+{
+  {
+    "lead_ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__ModifyLeadTagsRequest, n_lead_ids),
+    offsetof(Ctower__V1__ModifyLeadTagsRequest, lead_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tag_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__ModifyLeadTagsRequest, n_tag_ids),
+    offsetof(Ctower__V1__ModifyLeadTagsRequest, tag_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__modify_lead_tags_request__field_indices_by_name[] = {
+  0,   /* field[0] = lead_ids */
+  1,   /* field[1] = tag_ids */
+};
+static const ProtobufCIntRange ctower__v1__modify_lead_tags_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__modify_lead_tags_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ModifyLeadTagsRequest",
+  "ModifyLeadTagsRequest",
+  "Ctower__V1__ModifyLeadTagsRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ModifyLeadTagsRequest),
+  2,
+  ctower__v1__modify_lead_tags_request__field_descriptors,
+  ctower__v1__modify_lead_tags_request__field_indices_by_name,
+  1,  ctower__v1__modify_lead_tags_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__modify_lead_tags_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__modify_lead_tags_response__field_descriptors[1] =
+{
+  {
+    "changed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ModifyLeadTagsResponse, changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__modify_lead_tags_response__field_indices_by_name[] = {
+  0,   /* field[0] = changed */
+};
+static const ProtobufCIntRange ctower__v1__modify_lead_tags_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__modify_lead_tags_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ModifyLeadTagsResponse",
+  "ModifyLeadTagsResponse",
+  "Ctower__V1__ModifyLeadTagsResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__ModifyLeadTagsResponse),
+  1,
+  ctower__v1__modify_lead_tags_response__field_descriptors,
+  ctower__v1__modify_lead_tags_response__field_indices_by_name,
+  1,  ctower__v1__modify_lead_tags_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__modify_lead_tags_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__lead_list__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadList, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadList, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "member_count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadList, member_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "create_time",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__LeadList, create_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__lead_list__field_indices_by_name[] = {
+  3,   /* field[3] = create_time */
+  0,   /* field[0] = id */
+  2,   /* field[2] = member_count */
+  1,   /* field[1] = name */
+};
+static const ProtobufCIntRange ctower__v1__lead_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor ctower__v1__lead_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.LeadList",
+  "LeadList",
+  "Ctower__V1__LeadList",
+  "ctower.v1",
+  sizeof(Ctower__V1__LeadList),
+  4,
+  ctower__v1__lead_list__field_descriptors,
+  ctower__v1__lead_list__field_indices_by_name,
+  1,  ctower__v1__lead_list__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__lead_list__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__create_lead_list_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__CreateLeadListRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__create_lead_list_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange ctower__v1__create_lead_list_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__create_lead_list_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.CreateLeadListRequest",
+  "CreateLeadListRequest",
+  "Ctower__V1__CreateLeadListRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__CreateLeadListRequest),
+  1,
+  ctower__v1__create_lead_list_request__field_descriptors,
+  ctower__v1__create_lead_list_request__field_indices_by_name,
+  1,  ctower__v1__create_lead_list_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__create_lead_list_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_lead_lists_request__field_descriptors[1] =
+{
+  {
+    "page",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListLeadListsRequest, page),
+    &ctower__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_lead_lists_request__field_indices_by_name[] = {
+  0,   /* field[0] = page */
+};
+static const ProtobufCIntRange ctower__v1__list_lead_lists_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_lead_lists_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListLeadListsRequest",
+  "ListLeadListsRequest",
+  "Ctower__V1__ListLeadListsRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListLeadListsRequest),
+  1,
+  ctower__v1__list_lead_lists_request__field_descriptors,
+  ctower__v1__list_lead_lists_request__field_indices_by_name,
+  1,  ctower__v1__list_lead_lists_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_lead_lists_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__list_lead_lists_response__field_descriptors[2] =
+{
+  {
+    "lists",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Ctower__V1__ListLeadListsResponse, n_lists),
+    offsetof(Ctower__V1__ListLeadListsResponse, lists),
+    &ctower__v1__lead_list__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ListLeadListsResponse, page),
+    &ctower__v1__page_info__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__list_lead_lists_response__field_indices_by_name[] = {
+  0,   /* field[0] = lists */
+  1,   /* field[1] = page */
+};
+static const ProtobufCIntRange ctower__v1__list_lead_lists_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__list_lead_lists_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ListLeadListsResponse",
+  "ListLeadListsResponse",
+  "Ctower__V1__ListLeadListsResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__ListLeadListsResponse),
+  2,
+  ctower__v1__list_lead_lists_response__field_descriptors,
+  ctower__v1__list_lead_lists_response__field_indices_by_name,
+  1,  ctower__v1__list_lead_lists_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__list_lead_lists_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__modify_list_members_request__field_descriptors[2] =
+{
+  {
+    "list_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ModifyListMembersRequest, list_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "lead_ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Ctower__V1__ModifyListMembersRequest, n_lead_ids),
+    offsetof(Ctower__V1__ModifyListMembersRequest, lead_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__modify_list_members_request__field_indices_by_name[] = {
+  1,   /* field[1] = lead_ids */
+  0,   /* field[0] = list_id */
+};
+static const ProtobufCIntRange ctower__v1__modify_list_members_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__modify_list_members_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ModifyListMembersRequest",
+  "ModifyListMembersRequest",
+  "Ctower__V1__ModifyListMembersRequest",
+  "ctower.v1",
+  sizeof(Ctower__V1__ModifyListMembersRequest),
+  2,
+  ctower__v1__modify_list_members_request__field_descriptors,
+  ctower__v1__modify_list_members_request__field_indices_by_name,
+  1,  ctower__v1__modify_list_members_request__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__modify_list_members_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__modify_list_members_response__field_descriptors[1] =
+{
+  {
+    "changed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__ModifyListMembersResponse, changed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__modify_list_members_response__field_indices_by_name[] = {
+  0,   /* field[0] = changed */
+};
+static const ProtobufCIntRange ctower__v1__modify_list_members_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor ctower__v1__modify_list_members_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.ModifyListMembersResponse",
+  "ModifyListMembersResponse",
+  "Ctower__V1__ModifyListMembersResponse",
+  "ctower.v1",
+  sizeof(Ctower__V1__ModifyListMembersResponse),
+  1,
+  ctower__v1__modify_list_members_response__field_descriptors,
+  ctower__v1__modify_list_members_response__field_indices_by_name,
+  1,  ctower__v1__modify_list_members_response__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__modify_list_members_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue ctower__v1__lead_field__enum_values_by_number[26] =
 {
   { "LEAD_FIELD_UNSPECIFIED", "CTOWER__V1__LEAD_FIELD__LEAD_FIELD_UNSPECIFIED", 0 },
@@ -1755,7 +4460,81 @@ const ProtobufCEnumDescriptor ctower__v1__import_job_status__descriptor =
   ctower__v1__import_job_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor ctower__v1__lead_service__method_descriptors[6] =
+static const ProtobufCEnumValue ctower__v1__consent_status__enum_values_by_number[4] =
+{
+  { "CONSENT_STATUS_UNSPECIFIED", "CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNSPECIFIED", 0 },
+  { "CONSENT_STATUS_UNKNOWN", "CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_UNKNOWN", 1 },
+  { "CONSENT_STATUS_GRANTED", "CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_GRANTED", 2 },
+  { "CONSENT_STATUS_REVOKED", "CTOWER__V1__CONSENT_STATUS__CONSENT_STATUS_REVOKED", 3 },
+};
+static const ProtobufCIntRange ctower__v1__consent_status__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex ctower__v1__consent_status__enum_values_by_name[4] =
+{
+  { "CONSENT_STATUS_GRANTED", 2 },
+  { "CONSENT_STATUS_REVOKED", 3 },
+  { "CONSENT_STATUS_UNKNOWN", 1 },
+  { "CONSENT_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ctower__v1__consent_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ctower.v1.ConsentStatus",
+  "ConsentStatus",
+  "Ctower__V1__ConsentStatus",
+  "ctower.v1",
+  4,
+  ctower__v1__consent_status__enum_values_by_number,
+  4,
+  ctower__v1__consent_status__enum_values_by_name,
+  1,
+  ctower__v1__consent_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue ctower__v1__lead_status__enum_values_by_number[9] =
+{
+  { "LEAD_STATUS_UNSPECIFIED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_UNSPECIFIED", 0 },
+  { "LEAD_STATUS_NEW", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_NEW", 1 },
+  { "LEAD_STATUS_CONTACTED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_CONTACTED", 2 },
+  { "LEAD_STATUS_REPLIED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_REPLIED", 3 },
+  { "LEAD_STATUS_INTERESTED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_INTERESTED", 4 },
+  { "LEAD_STATUS_NOT_INTERESTED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_NOT_INTERESTED", 5 },
+  { "LEAD_STATUS_UNDER_CONTRACT", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_UNDER_CONTRACT", 6 },
+  { "LEAD_STATUS_CLOSED", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_CLOSED", 7 },
+  { "LEAD_STATUS_DEAD", "CTOWER__V1__LEAD_STATUS__LEAD_STATUS_DEAD", 8 },
+};
+static const ProtobufCIntRange ctower__v1__lead_status__value_ranges[] = {
+{0, 0},{0, 9}
+};
+static const ProtobufCEnumValueIndex ctower__v1__lead_status__enum_values_by_name[9] =
+{
+  { "LEAD_STATUS_CLOSED", 7 },
+  { "LEAD_STATUS_CONTACTED", 2 },
+  { "LEAD_STATUS_DEAD", 8 },
+  { "LEAD_STATUS_INTERESTED", 4 },
+  { "LEAD_STATUS_NEW", 1 },
+  { "LEAD_STATUS_NOT_INTERESTED", 5 },
+  { "LEAD_STATUS_REPLIED", 3 },
+  { "LEAD_STATUS_UNDER_CONTRACT", 6 },
+  { "LEAD_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor ctower__v1__lead_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "ctower.v1.LeadStatus",
+  "LeadStatus",
+  "Ctower__V1__LeadStatus",
+  "ctower.v1",
+  9,
+  ctower__v1__lead_status__enum_values_by_number,
+  9,
+  ctower__v1__lead_status__enum_values_by_name,
+  1,
+  ctower__v1__lead_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor ctower__v1__lead_service__method_descriptors[20] =
 {
   { "ImportLeads", &ctower__v1__import_leads_request__descriptor, &ctower__v1__import_job__descriptor },
   { "SuggestColumnMapping", &ctower__v1__suggest_column_mapping_request__descriptor, &ctower__v1__suggest_column_mapping_response__descriptor },
@@ -1763,13 +4542,41 @@ static const ProtobufCMethodDescriptor ctower__v1__lead_service__method_descript
   { "ListImportJobs", &ctower__v1__list_import_jobs_request__descriptor, &ctower__v1__list_import_jobs_response__descriptor },
   { "WatchImportJob", &ctower__v1__watch_import_job_request__descriptor, &ctower__v1__import_job__descriptor },
   { "ListImportErrors", &ctower__v1__list_import_errors_request__descriptor, &ctower__v1__list_import_errors_response__descriptor },
+  { "CreateLead", &ctower__v1__create_lead_request__descriptor, &ctower__v1__lead__descriptor },
+  { "GetLead", &ctower__v1__get_lead_request__descriptor, &ctower__v1__lead__descriptor },
+  { "UpdateLead", &ctower__v1__update_lead_request__descriptor, &ctower__v1__lead__descriptor },
+  { "DeleteLead", &ctower__v1__delete_lead_request__descriptor, &ctower__v1__delete_lead_response__descriptor },
+  { "ListLeads", &ctower__v1__list_leads_request__descriptor, &ctower__v1__list_leads_response__descriptor },
+  { "ExportLeads", &ctower__v1__export_leads_request__descriptor, &ctower__v1__export_leads_chunk__descriptor },
+  { "CreateTag", &ctower__v1__create_tag_request__descriptor, &ctower__v1__tag__descriptor },
+  { "ListTags", &ctower__v1__list_tags_request__descriptor, &ctower__v1__list_tags_response__descriptor },
+  { "AddLeadTags", &ctower__v1__modify_lead_tags_request__descriptor, &ctower__v1__modify_lead_tags_response__descriptor },
+  { "RemoveLeadTags", &ctower__v1__modify_lead_tags_request__descriptor, &ctower__v1__modify_lead_tags_response__descriptor },
+  { "CreateLeadList", &ctower__v1__create_lead_list_request__descriptor, &ctower__v1__lead_list__descriptor },
+  { "ListLeadLists", &ctower__v1__list_lead_lists_request__descriptor, &ctower__v1__list_lead_lists_response__descriptor },
+  { "AddListMembers", &ctower__v1__modify_list_members_request__descriptor, &ctower__v1__modify_list_members_response__descriptor },
+  { "RemoveListMembers", &ctower__v1__modify_list_members_request__descriptor, &ctower__v1__modify_list_members_response__descriptor },
 };
 const unsigned ctower__v1__lead_service__method_indices_by_name[] = {
+  14,        /* AddLeadTags */
+  18,        /* AddListMembers */
+  6,        /* CreateLead */
+  16,        /* CreateLeadList */
+  12,        /* CreateTag */
+  9,        /* DeleteLead */
+  11,        /* ExportLeads */
   2,        /* GetImportJob */
+  7,        /* GetLead */
   0,        /* ImportLeads */
   5,        /* ListImportErrors */
   3,        /* ListImportJobs */
+  17,        /* ListLeadLists */
+  10,        /* ListLeads */
+  13,        /* ListTags */
+  15,        /* RemoveLeadTags */
+  19,        /* RemoveListMembers */
   1,        /* SuggestColumnMapping */
+  8,        /* UpdateLead */
   4         /* WatchImportJob */
 };
 const ProtobufCServiceDescriptor ctower__v1__lead_service__descriptor =
@@ -1779,7 +4586,7 @@ const ProtobufCServiceDescriptor ctower__v1__lead_service__descriptor =
   "LeadService",
   "Ctower__V1__LeadService",
   "ctower.v1",
-  6,
+  20,
   ctower__v1__lead_service__method_descriptors,
   ctower__v1__lead_service__method_indices_by_name
 };
@@ -1830,6 +4637,118 @@ void ctower__v1__lead_service__list_import_errors(ProtobufCService *service,
 {
   assert(service->descriptor == &ctower__v1__lead_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__create_lead(ProtobufCService *service,
+                                           const Ctower__V1__CreateLeadRequest *input,
+                                           Ctower__V1__Lead_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__get_lead(ProtobufCService *service,
+                                        const Ctower__V1__GetLeadRequest *input,
+                                        Ctower__V1__Lead_Closure closure,
+                                        void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__update_lead(ProtobufCService *service,
+                                           const Ctower__V1__UpdateLeadRequest *input,
+                                           Ctower__V1__Lead_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__delete_lead(ProtobufCService *service,
+                                           const Ctower__V1__DeleteLeadRequest *input,
+                                           Ctower__V1__DeleteLeadResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__list_leads(ProtobufCService *service,
+                                          const Ctower__V1__ListLeadsRequest *input,
+                                          Ctower__V1__ListLeadsResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__export_leads(ProtobufCService *service,
+                                            const Ctower__V1__ExportLeadsRequest *input,
+                                            Ctower__V1__ExportLeadsChunk_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__create_tag(ProtobufCService *service,
+                                          const Ctower__V1__CreateTagRequest *input,
+                                          Ctower__V1__Tag_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__list_tags(ProtobufCService *service,
+                                         const Ctower__V1__ListTagsRequest *input,
+                                         Ctower__V1__ListTagsResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__add_lead_tags(ProtobufCService *service,
+                                             const Ctower__V1__ModifyLeadTagsRequest *input,
+                                             Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__remove_lead_tags(ProtobufCService *service,
+                                                const Ctower__V1__ModifyLeadTagsRequest *input,
+                                                Ctower__V1__ModifyLeadTagsResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__create_lead_list(ProtobufCService *service,
+                                                const Ctower__V1__CreateLeadListRequest *input,
+                                                Ctower__V1__LeadList_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__list_lead_lists(ProtobufCService *service,
+                                               const Ctower__V1__ListLeadListsRequest *input,
+                                               Ctower__V1__ListLeadListsResponse_Closure closure,
+                                               void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__add_list_members(ProtobufCService *service,
+                                                const Ctower__V1__ModifyListMembersRequest *input,
+                                                Ctower__V1__ModifyListMembersResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void ctower__v1__lead_service__remove_list_members(ProtobufCService *service,
+                                                   const Ctower__V1__ModifyListMembersRequest *input,
+                                                   Ctower__V1__ModifyListMembersResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &ctower__v1__lead_service__descriptor);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void ctower__v1__lead_service__init (Ctower__V1__LeadService_Service *service,
                                      Ctower__V1__LeadService_ServiceDestroy destroy)

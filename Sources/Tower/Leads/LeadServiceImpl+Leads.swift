@@ -1,0 +1,208 @@
+import Foundation
+import TowerProto
+import TowerProtoRuntime
+import TowerRPC
+import TowerStore
+
+/// Lead CRUD, listing and export.
+extension LeadServiceImpl {
+    static func lead(_ tx: Transaction, id: UUIDText, idText: String) async throws -> Lead {
+        guard let row = try await tx.query("SELECT \(unsafeRaw: LeadRecords.columns) FROM leads l WHERE l.id = \(id)").firstRow else {
+            throw DomainError.notFound("lead", idText)
+        }
+        return try LeadRecords.lead(row)
+    }
+
+    static func textValue(_ lead: Lead, _ field: String) -> String {
+        switch field {
+        case "first_name": lead.firstName
+        case "last_name": lead.lastName
+        case "owner_name": lead.ownerName
+        case "mailing_address": lead.mailingAddress
+        case "mailing_city": lead.mailingCity
+        case "mailing_state": lead.mailingState
+        case "mailing_zip": lead.mailingZip
+        case "property_address": lead.propertyAddress
+        case "property_city": lead.propertyCity
+        case "property_state": lead.propertyState
+        case "property_zip": lead.propertyZip
+        case "county": lead.county
+        case "apn": lead.apn
+        default: ""
+        }
+    }
+
+    public func createLead(request: CreateLeadRequest, context: ServerContext) async throws -> Lead {
+        let input = request.lead ?? Lead()
+        var values: [SQL] = []
+        for field in LeadRecords.textFields {
+            values.append("\(try LeadRecords.normalized(field: field, Self.textValue(input, field), path: "lead.\(field)"))")
+        }
+        let acreage = try LeadRecords.acreage(input.acreage, path: "lead.acreage")
+        let custom = try LeadRecords.customFields(input.customFields, path: "lead.custom_fields")
+        let score = try LeadRecords.score(input.score, path: "lead.score")
+        let status = try LeadRecords.statusText(input.status, path: "lead.status")
+        guard input.phones.count <= 3 else { throw DomainError.invalid("lead.phones", "a lead has at most 3 phones") }
+        var phones: [(String, String)] = []
+        for (i, phone) in input.phones.enumerated() {
+            switch PhoneNumberNormalizer.normalize(phone.phone) {
+            case .failure(let reason):
+                throw DomainError.invalid("lead.phones[\(i)].phone", "\(reason.rawValue); give a US number such as (512) 867-5309")
+            case .success(let e164):
+                if !phones.contains(where: { $0.0 == e164 }) {
+                    phones.append((e164, LeadFieldMapping.kind(phone.type)?.rawValue ?? "unknown"))
+                }
+            }
+        }
+        return try await tenancy.transaction(context) { tx, principal in
+            let id = try await tx.query(
+                """
+                INSERT INTO leads (org_id, \(unsafeRaw: LeadRecords.textFields.joined(separator: ", ")), acreage, custom_fields, score, status, source)
+                VALUES (\(principal.orgID), \(SQL.join(values, separator: ", ")), \(acreage)::numeric, \(custom)::jsonb, \(Int(score)), \(status), 'api')
+                RETURNING id::text AS id
+                """
+            ).one().decode("id", as: String.self)
+            for (position, phone) in phones.enumerated() {
+                try await tx.execute(
+                    """
+                    INSERT INTO lead_phones (org_id, lead_id, position, phone, phone_type)
+                    VALUES (\(principal.orgID), \(UUIDText(id)!), \(position + 1), \(phone.0), \(phone.1))
+                    """)
+            }
+            try await Audit.record(tx, principal, action: "lead.create", targetType: "lead", targetID: id)
+            return try await Self.lead(tx, id: UUIDText(id)!, idText: id)
+        }
+    }
+
+    public func getLead(request: GetLeadRequest, context: ServerContext) async throws -> Lead {
+        let id = try IdentityRecords.id(request.leadID, field: "lead_id")
+        return try await tenancy.transaction(context, readOnly: true) { tx, _ in try await Self.lead(tx, id: id, idText: request.leadID) }
+    }
+
+    public func updateLead(request: UpdateLeadRequest, context: ServerContext) async throws -> Lead {
+        let id = try IdentityRecords.id(request.leadID, field: "lead_id")
+        guard let paths = request.updateMask?.paths, !paths.isEmpty else {
+            throw DomainError.invalid("update_mask", "name the fields to change, e.g. first_name, county, score, status, custom_fields")
+        }
+        let input = request.lead ?? Lead()
+        var assignments: [SQL] = []
+        for path in Set(paths).sorted() {
+            switch path {
+            case _ where LeadRecords.textFields.contains(path):
+                let value = try LeadRecords.normalized(field: path, Self.textValue(input, path), path: "lead.\(path)")
+                assignments.append("\(unsafeRaw: path) = \(value)")
+            case "acreage": assignments.append("acreage = \(try LeadRecords.acreage(input.acreage, path: "lead.acreage"))::numeric")
+            case "custom_fields":
+                assignments.append("custom_fields = \(try LeadRecords.customFields(input.customFields, path: "lead.custom_fields"))::jsonb")
+            case "score": assignments.append("score = \(Int(try LeadRecords.score(input.score, path: "lead.score")))")
+            case "status": assignments.append("status = \(try LeadRecords.statusText(input.status, path: "lead.status"))")
+            default:
+                throw DomainError.invalid(
+                    "update_mask",
+                    "\"\(path)\" cannot be changed here; use lead field names such as first_name, property_state, acreage, custom_fields, score, status"
+                )
+            }
+        }
+        return try await tenancy.transaction(context) { tx, principal in
+            guard
+                try await tx.execute("UPDATE leads l SET \(SQL.join(assignments, separator: ", ")) WHERE l.id = \(id)", prepared: false) > 0
+            else { throw DomainError.notFound("lead", request.leadID) }
+            try await Audit.record(
+                tx, principal, action: "lead.update", targetType: "lead", targetID: id.text,
+                details: .object([("paths", .array(paths.map { .string($0) }))]))
+            return try await Self.lead(tx, id: id, idText: request.leadID)
+        }
+    }
+
+    public func deleteLead(request: DeleteLeadRequest, context: ServerContext) async throws -> DeleteLeadResponse {
+        let id = try IdentityRecords.id(request.leadID, field: "lead_id")
+        try await tenancy.transaction(context) { tx, principal in
+            guard try await tx.execute("DELETE FROM leads l WHERE l.id = \(id)") > 0 else {
+                throw DomainError.notFound("lead", request.leadID)
+            }
+            try await Audit.record(tx, principal, action: "lead.delete", targetType: "lead", targetID: id.text)
+        }
+        return DeleteLeadResponse()
+    }
+
+    public func listLeads(request: ListLeadsRequest, context: ServerContext) async throws -> ListLeadsResponse {
+        let size = try PageCursor.size(request.page)
+        let cursor = try PageCursor.decode(request.page)
+        let conditions = try LeadRecords.conditions(request.filter)
+        var after: SQL = ""
+        if let cursor {
+            guard let micros = Int64(cursor.sortKey), let id = UUIDText(cursor.id) else {
+                throw DomainError.invalid(
+                    "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
+            }
+            after = "AND (l.created_at, l.id) < (\(micros) * interval '1 microsecond' + 'epoch'::timestamptz, \(id))"
+        }
+        return try await tenancy.transaction(context, readOnly: true) { tx, _ in
+            let rows = try await tx.query(
+                """
+                SELECT \(unsafeRaw: LeadRecords.columns) FROM leads l WHERE \(conditions) \(after)
+                ORDER BY l.created_at DESC, l.id DESC LIMIT \(size + 1)
+                """, prepared: false)
+            var response = ListLeadsResponse()
+            response.leads = try rows.prefix(size).map(LeadRecords.lead)
+            let last = rows.count > size ? rows[size - 1] : nil
+            response.page = try PageCursor.info(
+                next: last.map {
+                    PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: String.self))
+                })
+            return response
+        }
+    }
+
+    /// Export columns: headers ImportLeads maps by itself, so an export imports back unchanged.
+    static let exportColumns: [(header: String, sql: String)] = {
+        var columns: [(String, String)] = [
+            ("First Name", "l.first_name"), ("Last Name", "l.last_name"), ("Owner Name", "l.owner_name"),
+        ]
+        for n in 1...3 {
+            columns.append(("Phone \(n)", "(SELECT p.phone FROM lead_phones p WHERE p.lead_id = l.id AND p.position = \(n))"))
+            columns.append(
+                (
+                    "Phone \(n) Type",
+                    "(SELECT nullif(p.phone_type, 'unknown') FROM lead_phones p WHERE p.lead_id = l.id AND p.position = \(n))"
+                ))
+        }
+        columns += [
+            ("Mailing Address", "l.mailing_address"), ("Mailing City", "l.mailing_city"), ("Mailing State", "l.mailing_state"),
+            ("Mailing Zip", "l.mailing_zip"), ("Property Address", "l.property_address"), ("Property City", "l.property_city"),
+            ("Property State", "l.property_state"), ("Property Zip", "l.property_zip"), ("County", "l.county"), ("APN", "l.apn"),
+            ("Acreage", "trim_scale(l.acreage)"),
+            (
+                "Tags",
+                "(SELECT string_agg(t.name, '; ' ORDER BY lower(t.name)) FROM lead_tags lt JOIN tags t ON t.id = lt.tag_id WHERE lt.lead_id = l.id)"
+            ),
+            ("Score", "l.score"), ("Lead Status", "l.status"), ("Lead ID", "l.id"),
+        ]
+        return columns
+    }()
+
+    public func exportLeads(request: ExportLeadsRequest, responses: ResponseStreamWriter<ExportLeadsChunk>, context: ServerContext)
+        async throws
+    {
+        let conditions = try LeadRecords.conditions(request.filter)
+        // Not read-only: the id table is a temporary table, which read-only transactions cannot create.
+        try await tenancy.transaction(context) { tx, _ in
+            // COPY takes no parameters: the filter (with its bound values) selects ids into a
+            // transaction-local table, and COPY reads through it.
+            try await tx.execute(
+                "CREATE TEMP TABLE ctower_export_ids ON COMMIT DROP AS SELECT l.id, l.created_at FROM leads l WHERE \(conditions)",
+                prepared: false)
+            let select = Self.exportColumns.map { "\($0.sql) AS \(SQL.quoteIdentifier($0.header))" }.joined(separator: ", ")
+            try await tx.copyOut(
+                """
+                COPY (SELECT \(unsafeRaw: select) FROM ctower_export_ids e JOIN leads l ON l.id = e.id ORDER BY e.created_at, e.id)
+                TO STDOUT WITH (FORMAT csv, HEADER true)
+                """
+            ) { bytes in
+                var chunk = ExportLeadsChunk()
+                chunk.data = bytes
+                try await responses.write(chunk)
+            }
+        }
+    }
+}
