@@ -135,6 +135,20 @@ struct IsolationMatrixTests {
         "ctower.v1.UpdateLeadRequest": "leadId",
         "ctower.v1.DeleteLeadRequest": "leadId",
         "ctower.v1.ModifyListMembersRequest": "listId",
+        // Exercised in NumberServiceTests.otherTenantsNumbersAndConnectionsAreNotFound.
+        "ctower.v1.AddNumberRequest": "carrierConnectionId",
+        "ctower.v1.UpdateNumberRequest": "phoneNumberId",
+        "ctower.v1.ReleaseNumberRequest": "phoneNumberId",
+        // Exercised in CampaignServiceTests.otherTenantsCampaignsAndReferencesAreNotFound.
+        "ctower.v1.CreateCampaignRequest": "templateId",
+        "ctower.v1.GetCampaignRequest": "campaignId",
+        "ctower.v1.UpdateCampaignRequest": "campaignId",
+        "ctower.v1.StartCampaignRequest": "campaignId",
+        "ctower.v1.PauseCampaignRequest": "campaignId",
+        "ctower.v1.ResumeCampaignRequest": "campaignId",
+        "ctower.v1.CancelCampaignRequest": "campaignId",
+        "ctower.v1.CloneCampaignRequest": "campaignId",
+        "ctower.v1.WatchCampaignProgressRequest": "campaignId",
     ]
 
     @Test func everyIdTakingRequestIsCovered() throws {
