@@ -112,7 +112,7 @@ extension Dispatcher {
             if !sentIDs.isEmpty {
                 try await tx.execute(
                     """
-                    UPDATE messages m SET status = 'sent', sent_at = now(), provider_message_id = NULLIF(v.provider_id, '')
+                    UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), provider_message_id = NULLIF(v.provider_id, '')
                     FROM unnest(\(sentIDs), \(providerIDs)::text[]) AS v(id, provider_id)
                     WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                     """)
