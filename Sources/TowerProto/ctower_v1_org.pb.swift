@@ -36,6 +36,10 @@ public struct OrgSettings: ProtoMessage {
     public var stopReplyText: String = ""
     /// Client IP ranges (CIDR) allowed to call the API as this org; empty allows every address.
     public var ipAllowlist: [String] = []
+    /// Send only to phones with recorded consent (the latest consent record grants, or the lead
+    /// phone is marked granted); the dispatcher skips other messages with reason "no_consent".
+    /// Compliance replies (STOP confirmation, HELP) are always sent.
+    public var requireConsent: Bool = false
 
     public init() {}
 }
@@ -264,6 +268,7 @@ extension OrgSettings {
         self.helpReplyText = ProtoC.string(c.help_reply_text)
         self.stopReplyText = ProtoC.string(c.stop_reply_text)
         self.ipAllowlist = ProtoC.array(c.ip_allowlist, c.n_ip_allowlist) { ProtoC.string($0) }
+        self.requireConsent = (c.require_consent != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__OrgSettings> {
@@ -277,6 +282,7 @@ extension OrgSettings {
         if !self.stopReplyText.isEmpty { m.pointee.stop_reply_text = arena.cString(self.stopReplyText) }
         m.pointee.n_ip_allowlist = self.ipAllowlist.count
         m.pointee.ip_allowlist = arena.array(self.ipAllowlist) { arena.cString($0) }
+        m.pointee.require_consent = (self.requireConsent ? 1 : 0)
         return m
     }
 
@@ -289,6 +295,7 @@ extension OrgSettings {
         if !(self.helpReplyText.isEmpty) { o.append(("helpReplyText", .string(self.helpReplyText))) }
         if !(self.stopReplyText.isEmpty) { o.append(("stopReplyText", .string(self.stopReplyText))) }
         if !self.ipAllowlist.isEmpty { o.append(("ipAllowlist", .array(self.ipAllowlist.map { .string($0) }))) }
+        if !(!self.requireConsent) { o.append(("requireConsent", .bool(self.requireConsent))) }
         return .object(o)
     }
 
@@ -305,6 +312,7 @@ extension OrgSettings {
             case "helpReplyText", "help_reply_text": self.helpReplyText = try ProtoJSON.string(value, field: "helpReplyText")
             case "stopReplyText", "stop_reply_text": self.stopReplyText = try ProtoJSON.string(value, field: "stopReplyText")
             case "ipAllowlist", "ip_allowlist": self.ipAllowlist = try ProtoJSON.array(value, field: "ipAllowlist").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "ipAllowlist") }
+            case "requireConsent", "require_consent": self.requireConsent = try ProtoJSON.bool(value, field: "requireConsent")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

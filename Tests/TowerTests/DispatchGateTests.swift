@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TowerProto
 import TowerStore
 
 @testable import Tower
@@ -45,8 +46,16 @@ struct DispatchGateTests {
         let lead = UUID()
         let phone = { (n: Int) in "+1415555\(String(1000 + n))" }
         var ids: [String: UUID] = [:]
+        // The owner turns the consent requirement on through OrgService.
+        let session = try await env.login(fixture.ownerEmail, fixture.ownerPassword)
+        var update = UpdateOrgSettingsRequest()
+        update.settings = OrgSettings()
+        update.settings?.requireConsent = true
+        update.updateMask = Google_Protobuf_FieldMask()
+        update.updateMask?.paths = ["require_consent"]
+        let updated = try await OrgService.Client(channel: env.channel).updateOrgSettings(update, options: bearer(session.accessToken))
+        #expect(updated.settings?.requireConsent == true)
         try await env.store.withTransaction(tenant: org) { tx in
-            try await tx.execute("UPDATE orgs SET require_consent = true WHERE id = \(org)")
             try await tx.execute(
                 "INSERT INTO campaigns (id, org_id, name, kind, status, started_at, paused_at) VALUES (\(paused), \(org), 'Paused', 'broadcast', 'paused', now(), now())"
             )

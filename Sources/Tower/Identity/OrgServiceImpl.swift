@@ -90,11 +90,13 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 assignments.append("stop_reply_text = \(settings.stopReplyText.isEmpty ? nil : settings.stopReplyText)")
             case "ip_allowlist":
                 assignments.append("ip_allowlist = \(settings.ipAllowlist)::cidr[]")
+            case "require_consent":
+                assignments.append("require_consent = \(settings.requireConsent)")
             default:
                 violations.append(
                     (
                         "update_mask",
-                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text or ip_allowlist"
+                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist or require_consent"
                     ))
             }
         }

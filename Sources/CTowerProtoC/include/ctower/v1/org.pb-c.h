@@ -111,10 +111,16 @@ struct  Ctower__V1__OrgSettings
    */
   size_t n_ip_allowlist;
   char **ip_allowlist;
+  /*
+   * Send only to phones with recorded consent (the latest consent record grants, or the lead
+   * phone is marked granted); the dispatcher skips other messages with reason "no_consent".
+   * Compliance replies (STOP confirmation, HELP) are always sent.
+   */
+  protobuf_c_boolean require_consent;
 };
 #define CTOWER__V1__ORG_SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__org_settings__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
 
 
 struct  Ctower__V1__Org
