@@ -133,7 +133,7 @@ COMMIT;" >/dev/null
 wait_done() {
   local campaign=$1 timeout=$2 left
   for _ in $(seq 1 $((timeout * 5))); do
-    left=$(sql "SELECT count(*) FROM messages WHERE campaign_id = '$campaign' AND status IN ('queued', 'claimed', 'sending')")
+    left=$(sql "SELECT count(*) FROM messages WHERE org_id = '$org' AND campaign_id = '$campaign' AND status IN ('queued', 'claimed', 'sending')")
     [[ $left == 0 ]] && return
     kill -0 "$pid" 2>/dev/null || die "the dispatcher died; see $work/dispatch.log"
     sleep 0.2
@@ -141,15 +141,50 @@ wait_done() {
   die "campaign $campaign did not finish within ${timeout}s ($left left)"
 }
 
+# CPU seconds (user + system) of the dispatcher, its mock plugin and every PostgreSQL process:
+# where phase 1's time goes.
+cpu() {
+  python3 - "$pid" "$CTOWER_HOME" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def cpu(p):
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / tick
+    except OSError:
+        return 0.0
+def cmd(p):
+    try: return open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")
+    except OSError: return []
+disp = float(cpu(sys.argv[1]))
+mock = pg = 0.0
+for p in filter(str.isdigit, os.listdir("/proc")):
+    c = cmd(p)
+    if not c: continue
+    name = os.path.basename(c[0].decode(errors="replace"))
+    if name == "ctower-carrier-mock": mock += cpu(p)
+    elif name.startswith("postgres"): pg += cpu(p)
+print(f"{disp:.2f} {mock:.2f} {pg:.2f}")
+PY
+}
+
 phase1=$(python3 -c 'import uuid; print(uuid.uuid4())')
 say "phase 1: $N messages, every check on, rate limits off"
 t0=$(queue "$phase1" 10 9999.99 "$N" 512)
+read -r d0 m0 p0 < <(cpu)
 wait_done "$phase1" 600
+read -r d1 m1 p1 < <(cpu)
+cpu1=$(python3 -c "print(f'dispatcher {($d1 - $d0) * 1e6 / $N:.0f}, mock plugin {($m1 - $m0) * 1e6 / $N:.0f}, PostgreSQL {($p1 - $p0) * 1e6 / $N:.0f}')")
 read -r sent1 span1 last1 < <(sql "SELECT count(*), extract(epoch FROM max(sent_at) - min(sent_at)), extract(epoch FROM max(sent_at)) FROM messages WHERE campaign_id = '$phase1' AND status = 'sent'" | tr '|' ' ')
 statuses1=$(sql "SELECT string_agg(status || '=' || n, ' ') FROM (SELECT status, count(*) n FROM messages WHERE campaign_id = '$phase1' GROUP BY status) s")
 rate1=$(python3 -c "print(round(($sent1 - 1) / $span1))")
 wall1=$(python3 -c "print(round($N / ($last1 - $t0)))")
 
+if [[ -n ${DIAG:-} ]]; then
+  psql "$db" -qAtX -c "SELECT relname, seq_scan, seq_tup_read, n_tup_upd, n_tup_hot_upd, n_dead_tup FROM pg_stat_user_tables WHERE seq_tup_read > 10000 OR relname = 'messages'" \
+    -c "SELECT indexrelname, idx_scan, idx_tup_read, idx_tup_fetch FROM pg_stat_user_indexes WHERE idx_tup_read > 10000 ORDER BY idx_tup_read DESC" >&2
+  sql "EXPLAIN ANALYZE SELECT m.id, EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL) AS opted_out FROM messages m WHERE m.id = ANY (ARRAY(SELECT id FROM messages WHERE campaign_id = '$phase1' LIMIT 500))" >&2
+fi
 paced=$((PACED_NUMBERS * PACED_MPS * PACED_SECONDS))
 phase2=$(python3 -c 'import uuid; print(uuid.uuid4())')
 say "phase 2: $paced messages through $PACED_NUMBERS numbers at $PACED_MPS MPS each"
@@ -179,6 +214,7 @@ table="| measurement | value |
 | phase 1 messages (every check on, rate limits off) | $N ($statuses1) |
 | phase 1 throughput, queue commit to last sent_at | **$wall1 messages/s** (target >= 5,000) |
 | phase 1 throughput, first to last sent_at | $rate1 messages/s |
+| phase 1 CPU per message (µs; includes the status poll) | $cpu1 |
 | phase 2 configured rate | $PACED_NUMBERS numbers x $PACED_MPS MPS = $configured messages/s |
 | phase 2 achieved rate ($sent2 messages) | $achieved messages/s, ratio **$ratio** (target 0.98-1.02) |
 | phase 2 worst single number, abs(ratio - 1) | $worst |

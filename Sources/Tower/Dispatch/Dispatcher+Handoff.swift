@@ -76,6 +76,7 @@ extension Dispatcher {
 
         // The body may run again after a deadlock; what reached the carrier must not be sent twice.
         let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
+        let phones = Array(Set(live.map(\.toPhone)))
         try await store.withTransaction(tenant: org) { tx in
             try await tx.execute(
                 """
@@ -89,7 +90,9 @@ extension Dispatcher {
                     """
                     UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out'
                     WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.purpose <> 'compliance'
-                      AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL)
+                      AND m.to_phone = ANY (ARRAY(
+                          SELECT o.phone FROM opt_outs o
+                          WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL))
                     RETURNING m.id
                     """
                 ).map { try $0.decode("id", as: UUID.self) }
