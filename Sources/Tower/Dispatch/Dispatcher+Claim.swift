@@ -15,6 +15,8 @@ struct PlannedSend: Sendable {
     var connectionID: UUID
     /// When to hand it off, on this process's clock.
     var slot: Date
+    /// Already `sending` (its slot was due at claim time); otherwise `claimed` until its slot.
+    var marked: Bool
 }
 
 /// What one claim transaction produced.
@@ -41,6 +43,10 @@ struct ClaimedRow: Sendable {
 }
 
 extension Dispatcher {
+    /// Slots this close together are handed off in one group: fewer transactions, and a message a
+    /// few milliseconds early does not change a number's rate (its slots are absolute).
+    static let handOffTolerance: TimeInterval = 0.01
+
     /// One transaction in the org: claim due rows, gate them, choose senders and reserve their
     /// slots. Refusals become `skipped`, delays go back to the queue with a later `send_after`
     /// (both audited, set-based); the rest stay `claimed` by this dispatcher for `handOff`.
@@ -49,18 +55,17 @@ extension Dispatcher {
         let batchSize = configuration.batchSize
         let horizon = configuration.reservationHorizon.timeInterval
         return try await store.withTransaction(tenant: org) { tx in
+            // Locked, not yet written: the batch's single UPDATE at the end gives each row its
+            // final state (sending, claimed for a later slot, skipped, or queued later).
             let claimedRows = try await tx.query(
                 """
-                WITH due AS (
-                    SELECT m.id FROM messages m
-                    WHERE m.org_id = \(org) AND m.status = 'queued' AND m.send_after <= now()
-                      AND (m.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.status = 'running'))
-                    ORDER BY m.send_after LIMIT \(batchSize)
-                    FOR UPDATE OF m SKIP LOCKED)
-                UPDATE messages m SET status = 'claimed', claimed_at = now(), claimed_by = \(me)
-                FROM due WHERE m.id = due.id
-                RETURNING m.id, m.idempotency_key, m.purpose, m.to_phone, m.body, m.lead_id, m.lead_phone_id, m.campaign_id, m.phone_number_id,
-                          m.recipient_states, m.recipient_zones, m.attempts::int8 AS attempts, m.send_after
+                SELECT m.id, m.idempotency_key, m.purpose, m.to_phone, m.body, m.lead_id, m.lead_phone_id, m.campaign_id, m.phone_number_id,
+                       m.recipient_states, m.recipient_zones, m.attempts::int8 AS attempts, m.send_after
+                FROM messages m
+                WHERE m.org_id = \(org) AND m.status = 'queued' AND m.send_after <= now()
+                  AND (m.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.status = 'running'))
+                ORDER BY m.send_after LIMIT \(batchSize)
+                FOR UPDATE OF m SKIP LOCKED
                 """)
             guard !claimedRows.isEmpty else { return ClaimPlan() }
             var rows = try claimedRows.map { row in
@@ -126,7 +131,7 @@ extension Dispatcher {
                             PlannedSend(
                                 id: row.id, idempotencyKey: row.idempotencyKey, purpose: row.purpose, toPhone: row.toPhone, body: row.body,
                                 attempts: row.attempts, numberID: numberID, fromPhone: number.phone, connectionID: number.connectionID,
-                                slot: slot.addingTimeInterval(-clockOffset)))
+                                slot: slot.addingTimeInterval(-clockOffset), marked: slot <= now.addingTimeInterval(Self.handOffTolerance)))
                     case .deferred(let until):
                         outcome.requeue(row.id, at: until, audit: nil)
                     case .skip(let reason):
@@ -136,6 +141,20 @@ extension Dispatcher {
                 try await Self.saveReservations(tx, org: org, planner: senders.planner)
             }
             try await outcome.apply(tx, org: org)
+            if !plan.sends.isEmpty {
+                // Due now: `sending` at once (committed before the hand-off); later slots: `claimed`.
+                let sends = plan.sends
+                try await tx.execute(
+                    """
+                    UPDATE messages m SET status = v.status, claimed_at = now(), claimed_by = \(me),
+                        attempts = m.attempts + CASE WHEN v.status = 'sending' THEN 1 ELSE 0 END,
+                        phone_number_id = v.number, from_phone = v.sender, carrier_connection_id = v.connection,
+                        sender_assigned = m.sender_assigned OR m.phone_number_id IS NULL
+                    FROM unnest(\(sends.map(\.id)), \(sends.map { $0.marked ? "sending" : "claimed" })::text[], \(sends.map(\.numberID)),
+                                \(sends.map(\.fromPhone))::text[], \(sends.map(\.connectionID))) AS v(id, status, number, sender, connection)
+                    WHERE m.id = v.id AND m.id = ANY (\(sends.map(\.id)))
+                    """)
+            }
             return plan
         }
     }
@@ -155,13 +174,8 @@ extension Dispatcher {
                    ARRAY(SELECT d.phone::text FROM dnc_entries d
                          WHERE d.org_id = \(org) AND d.phone = ANY (\(phones)::text[]) AND (d.expires_at IS NULL OR d.expires_at > now())) AS dnc,
                    CASE WHEN \(requireConsent) THEN ARRAY(
-                       SELECT latest.phone FROM (
-                           SELECT DISTINCT ON (c.phone) c.phone::text AS phone, c.action FROM consent_records c
-                           WHERE c.org_id = \(org) AND c.phone = ANY (\(phones)::text[]) ORDER BY c.phone, c.recorded_at DESC) latest
-                       WHERE latest.action = 'granted') END AS consented,
-                   CASE WHEN \(requireConsent) THEN ARRAY(
-                       SELECT DISTINCT c.phone::text FROM consent_records c
-                       WHERE c.org_id = \(org) AND c.phone = ANY (\(phones)::text[])) END AS recorded,
+                       SELECT DISTINCT ON (c.phone) c.phone::text || ':' || c.action FROM consent_records c
+                       WHERE c.org_id = \(org) AND c.phone = ANY (\(phones)::text[]) ORDER BY c.phone, c.recorded_at DESC) END AS consent,
                    CASE WHEN \(requireConsent) THEN ARRAY(
                        SELECT lp.phone::text FROM lead_phones lp
                        WHERE lp.id = ANY (\(gated.compactMap(\.leadPhoneID))) AND lp.consent_status = 'granted') END AS lead_granted
@@ -170,8 +184,14 @@ extension Dispatcher {
         let optedOut = Set(try lists.decode("opted_out", as: [String].self))
         let doNotCall = Set(try lists.decode("dnc", as: [String].self))
         // The latest consent record decides; a phone without any falls back to its lead phone.
-        let granted = Set(try lists.decode("consented", as: [String]?.self) ?? [])
-        let recorded = Set(try lists.decode("recorded", as: [String]?.self) ?? [])
+        var granted: Set<String> = []
+        var recorded: Set<String> = []
+        for entry in try lists.decode("consent", as: [String]?.self) ?? [] {
+            guard let colon = entry.lastIndex(of: ":") else { continue }
+            let phone = String(entry[..<colon])
+            recorded.insert(phone)
+            if entry[entry.index(after: colon)...] == "granted" { granted.insert(phone) }
+        }
         let leadGranted = Set(try lists.decode("lead_granted", as: [String]?.self) ?? [])
         var rules: [String: (cap: Int?, window: QuietHours.Window)] = [:]
         for row in try await tx.query(
