@@ -43,6 +43,10 @@ public struct OrgSettings: ProtoMessage {
     /// Whether free-text replies that revoke consent ("please stop texting me", FCC 24-18) opt the
     /// phone out. True for a new org. Either way such replies are flagged for review.
     public var freeTextOptOut: Bool = false
+    /// Send only to phones with recorded consent (the latest consent record grants, or the lead
+    /// phone is marked granted); the dispatcher skips other messages with reason "no_consent".
+    /// Compliance replies (STOP confirmation, HELP) are always sent.
+    public var requireConsent: Bool = false
 
     public init() {}
 }
@@ -273,6 +277,7 @@ extension OrgSettings {
         self.ipAllowlist = ProtoC.array(c.ip_allowlist, c.n_ip_allowlist) { ProtoC.string($0) }
         self.requireOptOutLanguage = (c.require_opt_out_language != 0)
         self.freeTextOptOut = (c.free_text_opt_out != 0)
+        self.requireConsent = (c.require_consent != 0)
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__OrgSettings> {
@@ -288,6 +293,7 @@ extension OrgSettings {
         m.pointee.ip_allowlist = arena.array(self.ipAllowlist) { arena.cString($0) }
         m.pointee.require_opt_out_language = (self.requireOptOutLanguage ? 1 : 0)
         m.pointee.free_text_opt_out = (self.freeTextOptOut ? 1 : 0)
+        m.pointee.require_consent = (self.requireConsent ? 1 : 0)
         return m
     }
 
@@ -302,6 +308,7 @@ extension OrgSettings {
         if !self.ipAllowlist.isEmpty { o.append(("ipAllowlist", .array(self.ipAllowlist.map { .string($0) }))) }
         if !(!self.requireOptOutLanguage) { o.append(("requireOptOutLanguage", .bool(self.requireOptOutLanguage))) }
         if !(!self.freeTextOptOut) { o.append(("freeTextOptOut", .bool(self.freeTextOptOut))) }
+        if !(!self.requireConsent) { o.append(("requireConsent", .bool(self.requireConsent))) }
         return .object(o)
     }
 
@@ -320,6 +327,7 @@ extension OrgSettings {
             case "ipAllowlist", "ip_allowlist": self.ipAllowlist = try ProtoJSON.array(value, field: "ipAllowlist").map { (item) throws(ProtoDecodingError) in try ProtoJSON.string(item, field: "ipAllowlist") }
             case "requireOptOutLanguage", "require_opt_out_language": self.requireOptOutLanguage = try ProtoJSON.bool(value, field: "requireOptOutLanguage")
             case "freeTextOptOut", "free_text_opt_out": self.freeTextOptOut = try ProtoJSON.bool(value, field: "freeTextOptOut")
+            case "requireConsent", "require_consent": self.requireConsent = try ProtoJSON.bool(value, field: "requireConsent")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

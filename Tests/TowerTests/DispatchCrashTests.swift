@@ -46,10 +46,10 @@ struct DispatchCrashTests {
     }
 
     @Test func everyMessageIsSentExactlyOnceAcrossRepeatedSIGKILL() async throws {
-        let count = Int(ProcessInfo.processInfo.environment["CTOWER_DISPATCH_CRASH_MESSAGES"] ?? "") ?? 3000
+        let count = Int(ProcessInfo.processInfo.environment["CTOWER_DISPATCH_CRASH_MESSAGES"] ?? "") ?? 4000
         // idempotent=false: the mock records every Send it accepts, like a carrier without
         // idempotency keys, so a resend the dispatcher should not have made shows in the ledger.
-        let fixture = try await DispatchFixture.make(numberCount: 4, settings: ["idempotent": "false", "latency_ms": "25"])
+        let fixture = try await DispatchFixture.make(numberCount: 4, settings: ["idempotent": "false", "latency_ms": "40"])
         try await fixture.queue(count, phones: count)
         let log = fixture.directory + "/dispatch.log"
 

@@ -15,6 +15,9 @@ struct DispatchFixture: Sendable {
     let numbers: [(id: UUID, phone: String)]
     let ledgerPath: String
     let directory: String
+    /// The org owner's sign-in.
+    let ownerEmail: String
+    let ownerPassword: String
 
     static let pluginDirectory = IntegrationServiceTests.pluginDirectory
     static var binariesBuilt: Bool {
@@ -59,7 +62,7 @@ struct DispatchFixture: Sendable {
         campaignStatus: String = "running"
     ) async throws -> DispatchFixture {
         let env = try await IdentityEnvironment.get()
-        let (created, _, _) = try await env.makeOrg(name: "Dispatch \(UUID().uuidString.prefix(6))")
+        let (created, email, password) = try await env.makeOrg(name: "Dispatch \(UUID().uuidString.prefix(6))")
         let org = created.orgID
         let directory = FileManager.default.temporaryDirectory.path + "/ctower-dispatch-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -96,7 +99,7 @@ struct DispatchFixture: Sendable {
         }
         return DispatchFixture(
             env: env, org: org, connectionID: connectionID, campaignID: campaignID, numbers: numbers, ledgerPath: ledgerPath,
-            directory: directory)
+            directory: directory, ownerEmail: email, ownerPassword: password)
     }
 
     /// The recipient phone of message `index` when `phones` distinct recipients share the load.

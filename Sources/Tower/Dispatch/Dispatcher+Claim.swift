@@ -15,6 +15,8 @@ struct PlannedSend: Sendable {
     var connectionID: UUID
     /// When to hand it off, on this process's clock.
     var slot: Date
+    /// Already `sending` (its slot was due at claim time); otherwise `claimed` until its slot.
+    var marked: Bool
 }
 
 /// What one claim transaction produced.
@@ -31,6 +33,7 @@ struct ClaimedRow: Sendable {
     var toPhone: String
     var body: String
     var leadID: UUID?
+    var leadPhoneID: UUID?
     var campaignID: UUID?
     var presetNumberID: UUID?
     var recipientStates: [String]
@@ -40,6 +43,10 @@ struct ClaimedRow: Sendable {
 }
 
 extension Dispatcher {
+    /// Slots this close together are handed off in one group: fewer transactions, and a message a
+    /// few milliseconds early does not change a number's rate (its slots are absolute).
+    static let handOffTolerance: TimeInterval = 0.01
+
     /// One transaction in the org: claim due rows, gate them, choose senders and reserve their
     /// slots. Refusals become `skipped`, delays go back to the queue with a later `send_after`
     /// (both audited, set-based); the rest stay `claimed` by this dispatcher for `handOff`.
@@ -48,24 +55,24 @@ extension Dispatcher {
         let batchSize = configuration.batchSize
         let horizon = configuration.reservationHorizon.timeInterval
         return try await store.withTransaction(tenant: org) { tx in
+            // Locked, not yet written: the batch's single UPDATE at the end gives each row its
+            // final state (sending, claimed for a later slot, skipped, or queued later).
             let claimedRows = try await tx.query(
                 """
-                WITH due AS (
-                    SELECT m.id FROM messages m
-                    WHERE m.org_id = \(org) AND m.status = 'queued' AND m.send_after <= now()
-                      AND (m.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.status = 'running'))
-                    ORDER BY m.send_after LIMIT \(batchSize)
-                    FOR UPDATE OF m SKIP LOCKED)
-                UPDATE messages m SET status = 'claimed', claimed_at = now(), claimed_by = \(me)
-                FROM due WHERE m.id = due.id
-                RETURNING m.id, m.idempotency_key, m.purpose, m.to_phone, m.body, m.lead_id, m.campaign_id, m.phone_number_id,
-                          m.recipient_states, m.recipient_zones, m.attempts::int8 AS attempts, m.send_after
+                SELECT m.id, m.idempotency_key, m.purpose, m.to_phone, m.body, m.lead_id, m.lead_phone_id, m.campaign_id, m.phone_number_id,
+                       m.recipient_states, m.recipient_zones, m.attempts::int8 AS attempts, m.send_after
+                FROM messages m
+                WHERE m.org_id = \(org) AND m.status = 'queued' AND m.send_after <= now()
+                  AND (m.campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.status = 'running'))
+                ORDER BY m.send_after LIMIT \(batchSize)
+                FOR UPDATE OF m SKIP LOCKED
                 """)
             guard !claimedRows.isEmpty else { return ClaimPlan() }
             var rows = try claimedRows.map { row in
                 ClaimedRow(
                     id: try row.decode("id"), idempotencyKey: try row.decode("idempotency_key"), purpose: try row.decode("purpose"),
                     toPhone: try row.decode("to_phone"), body: try row.decode("body"), leadID: try row.decode("lead_id"),
+                    leadPhoneID: try row.decode("lead_phone_id"),
                     campaignID: try row.decode("campaign_id"), presetNumberID: try row.decode("phone_number_id"),
                     recipientStates: try row.decode("recipient_states"), recipientZones: try row.decode("recipient_zones"),
                     attempts: try row.decode("attempts"), sendAfter: try row.decode("send_after"))
@@ -124,7 +131,7 @@ extension Dispatcher {
                             PlannedSend(
                                 id: row.id, idempotencyKey: row.idempotencyKey, purpose: row.purpose, toPhone: row.toPhone, body: row.body,
                                 attempts: row.attempts, numberID: numberID, fromPhone: number.phone, connectionID: number.connectionID,
-                                slot: slot.addingTimeInterval(-clockOffset)))
+                                slot: slot.addingTimeInterval(-clockOffset), marked: slot <= now.addingTimeInterval(Self.handOffTolerance)))
                     case .deferred(let until):
                         outcome.requeue(row.id, at: until, audit: nil)
                     case .skip(let reason):
@@ -134,61 +141,96 @@ extension Dispatcher {
                 try await Self.saveReservations(tx, org: org, planner: senders.planner)
             }
             try await outcome.apply(tx, org: org)
+            if !plan.sends.isEmpty {
+                // Due now: `sending` at once (committed before the hand-off); later slots: `claimed`.
+                let sends = plan.sends
+                try await tx.execute(
+                    """
+                    UPDATE messages m SET status = v.status, claimed_at = now(), claimed_by = \(me),
+                        attempts = m.attempts + CASE WHEN v.status = 'sending' THEN 1 ELSE 0 END,
+                        phone_number_id = v.number, from_phone = v.sender, carrier_connection_id = v.connection,
+                        sender_assigned = m.sender_assigned OR m.phone_number_id IS NULL
+                    FROM unnest(\(sends.map(\.id)), \(sends.map { $0.marked ? "sending" : "claimed" })::text[], \(sends.map(\.numberID)),
+                                \(sends.map(\.fromPhone))::text[], \(sends.map(\.connectionID))) AS v(id, status, number, sender, connection)
+                    WHERE m.id = v.id AND m.id = ANY (\(sends.map(\.id)))
+                    """)
+            }
             return plan
         }
     }
 
     /// Opt-out, DNC, consent, state rules and (for capped states) recent sends, for every
-    /// non-compliance message of the batch, in two statements.
+    /// non-compliance message of the batch. Each suppression list is probed once per batch with
+    /// the batch's phones (`phone = ANY(...)` on its index), so a plan never rescans a list per
+    /// message, whatever the statistics say.
     static func gateFacts(_ tx: Transaction, org: OrgID, rows: [ClaimedRow], requireConsent: Bool) async throws -> [UUID: GateFacts] {
-        let ids = rows.filter { $0.purpose != "compliance" }.map(\.id)
-        guard !ids.isEmpty else { return [:] }
-        var facts: [UUID: GateFacts] = [:]
-        let result = try await tx.query(
+        let gated = rows.filter { $0.purpose != "compliance" }
+        guard !gated.isEmpty else { return [:] }
+        let phones = Array(Set(gated.map(\.toPhone)))
+        let lists = try await tx.query(
             """
-            SELECT m.id, m.to_phone,
-                   EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL) AS opted_out,
-                   EXISTS (SELECT 1 FROM dnc_entries d WHERE d.org_id = m.org_id AND d.phone = m.to_phone
-                           AND (d.expires_at IS NULL OR d.expires_at > now())) AS dnc,
-                   CASE WHEN \(requireConsent) THEN COALESCE(
-                       (SELECT cr.action = 'granted' FROM consent_records cr WHERE cr.org_id = m.org_id AND cr.phone = m.to_phone
-                        ORDER BY cr.recorded_at DESC LIMIT 1),
-                       (SELECT lp.consent_status = 'granted' FROM lead_phones lp WHERE lp.id = m.lead_phone_id), false)
-                   ELSE true END AS consented,
-                   r.cap, r.window_start, r.window_end
-            FROM messages m
-            LEFT JOIN LATERAL (
-                SELECT min(s.max_messages_per_24h)::int8 AS cap, max(s.window_start_minute)::int8 AS window_start,
-                       min(s.window_end_minute)::int8 AS window_end
-                FROM state_messaging_rules s WHERE s.state_code = ANY (m.recipient_states) AND s.effective_from <= current_date
-            ) r ON true
-            WHERE m.id = ANY (\(ids))
+            SELECT ARRAY(SELECT o.phone::text FROM opt_outs o
+                         WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL) AS opted_out,
+                   ARRAY(SELECT d.phone::text FROM dnc_entries d
+                         WHERE d.org_id = \(org) AND d.phone = ANY (\(phones)::text[]) AND (d.expires_at IS NULL OR d.expires_at > now())) AS dnc,
+                   CASE WHEN \(requireConsent) THEN ARRAY(
+                       SELECT DISTINCT ON (c.phone) c.phone::text || ':' || c.action FROM consent_records c
+                       WHERE c.org_id = \(org) AND c.phone = ANY (\(phones)::text[]) ORDER BY c.phone, c.recorded_at DESC) END AS consent,
+                   CASE WHEN \(requireConsent) THEN ARRAY(
+                       SELECT lp.phone::text FROM lead_phones lp
+                       WHERE lp.id = ANY (\(gated.compactMap(\.leadPhoneID))) AND lp.consent_status = 'granted') END AS lead_granted
+            """
+        ).one()
+        let optedOut = Set(try lists.decode("opted_out", as: [String].self))
+        let doNotCall = Set(try lists.decode("dnc", as: [String].self))
+        // The latest consent record decides; a phone without any falls back to its lead phone.
+        var granted: Set<String> = []
+        var recorded: Set<String> = []
+        for entry in try lists.decode("consent", as: [String]?.self) ?? [] {
+            guard let colon = entry.lastIndex(of: ":") else { continue }
+            let phone = String(entry[..<colon])
+            recorded.insert(phone)
+            if entry[entry.index(after: colon)...] == "granted" { granted.insert(phone) }
+        }
+        let leadGranted = Set(try lists.decode("lead_granted", as: [String]?.self) ?? [])
+        var rules: [String: (cap: Int?, window: QuietHours.Window)] = [:]
+        for row in try await tx.query(
+            """
+            SELECT state_code, max_messages_per_24h::int8 AS cap, window_start_minute::int8 AS ws, window_end_minute::int8 AS we
+            FROM state_messaging_rules WHERE effective_from <= current_date
             """)
+        {
+            rules[try row.decode("state_code")] = (
+                try row.decode("cap"), QuietHours.Window(start: try row.decode("ws"), end: try row.decode("we"))
+            )
+        }
+        var facts: [UUID: GateFacts] = [:]
         var cappedPhones: Set<String> = []
         var phoneOf: [UUID: String] = [:]
-        for row in result {
-            let id: UUID = try row.decode("id")
+        for row in gated {
             var fact = GateFacts()
-            fact.optedOut = try row.decode("opted_out")
-            fact.doNotCall = try row.decode("dnc")
-            fact.consented = try row.decode("consented")
-            fact.capPer24Hours = try row.decode("cap", as: Int?.self)
-            if let start = try row.decode("window_start", as: Int?.self), let end = try row.decode("window_end", as: Int?.self) {
-                fact.stateWindow = QuietHours.Window(start: start, end: end)
+            fact.optedOut = optedOut.contains(row.toPhone)
+            fact.doNotCall = doNotCall.contains(row.toPhone)
+            fact.consented =
+                !requireConsent || granted.contains(row.toPhone) || (!recorded.contains(row.toPhone) && leadGranted.contains(row.toPhone))
+            // The strictest rule among the states the recipient may be in.
+            for state in row.recipientStates {
+                guard let rule = rules[state] else { continue }
+                fact.stateWindow = fact.stateWindow.map { $0.intersected(with: rule.window) } ?? rule.window
+                if let cap = rule.cap { fact.capPer24Hours = min(fact.capPer24Hours ?? cap, cap) }
             }
-            let phone: String = try row.decode("to_phone")
-            if fact.capPer24Hours != nil { cappedPhones.insert(phone) }
-            phoneOf[id] = phone
-            facts[id] = fact
+            if fact.capPer24Hours != nil { cappedPhones.insert(row.toPhone) }
+            phoneOf[row.id] = row.toPhone
+            facts[row.id] = fact
         }
         guard !cappedPhones.isEmpty else { return facts }
         // Serialise capped phones across dispatchers so two batches cannot both take the last
         // message of a phone's 24-hour allowance; claims of others count as sends.
-        let phones = cappedPhones.sorted()
+        let capped = cappedPhones.sorted()
         try await tx.execute(
             """
             SELECT count(pg_advisory_xact_lock(hashtextextended('ctower.state_cap|' || \(org)::text || '|' || p, 0)))
-            FROM (SELECT p FROM unnest(\(phones)::text[]) p ORDER BY p) s
+            FROM (SELECT p FROM unnest(\(capped)::text[]) p ORDER BY p) s
             """)
         let recent = try await tx.query(
             """
@@ -199,7 +241,7 @@ extension Dispatcher {
                   AND NOT (x.id = ANY (\(rows.map(\.id))))
                   AND COALESCE(x.sent_at, x.claimed_at) > now() - interval '24 hours'
                 ORDER BY at DESC) AS recent
-            FROM unnest(\(phones)::text[]) v(phone)
+            FROM unnest(\(capped)::text[]) v(phone)
             """)
         var recentByPhone: [String: [Date]] = [:]
         for row in recent { recentByPhone[try row.decode("phone")] = try row.decode("recent", as: [Date].self) }

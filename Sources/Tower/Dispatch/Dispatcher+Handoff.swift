@@ -28,35 +28,40 @@ extension Dispatcher {
                 try? await Task.sleep(for: .microseconds(Int(wait * 1_000_000)))
                 continue
             }
-            let cutoff = Date().addingTimeInterval(0.001)
+            let cutoff = Date().addingTimeInterval(Self.handOffTolerance)
             let due = pending.prefix { $0.slot <= cutoff }
             pending = pending.dropFirst(due.count)
             do {
                 try await send(Array(due), org: org)
             } catch {
                 // Rows stay claimed/sending; the stale-claim sweep recovers them.
-                logger.error("hand-off failed", metadata: ["org": "\(org)", "count": "\(due.count)", "error": "\(error)"])
+                if Task.isCancelled {
+                    logger.notice("stopped during a hand-off; the next dispatcher recovers its claims", metadata: ["count": "\(due.count)"])
+                } else {
+                    logger.error("hand-off failed", metadata: ["org": "\(org)", "count": "\(due.count)", "error": "\(error)"])
+                }
             }
         }
     }
 
-    /// Marks the group `sending` (committed before anything reaches the carrier, so a crash
-    /// afterwards is resolved with QueryStatus), then, in a second transaction holding the
+    /// Marks the group `sending` unless the claim already did (committed before anything reaches
+    /// the carrier, so a crash afterwards is resolved with QueryStatus), then, in a transaction holding the
     /// recipients' opt-out locks shared, re-checks opt-outs, sends, and records the outcomes.
     func send(_ group: [PlannedSend], org: OrgID) async throws {
         let me = configuration.instanceID
-        let marked: Set<UUID> = try await store.withTransaction(tenant: org) { tx in
-            let rows = try await tx.query(
-                """
-                UPDATE messages m SET status = 'sending', claimed_at = now(), attempts = m.attempts + 1,
-                    phone_number_id = v.number, from_phone = v.sender, carrier_connection_id = v.connection,
-                    sender_assigned = m.sender_assigned OR m.phone_number_id IS NULL
-                FROM unnest(\(group.map(\.id)), \(group.map(\.numberID)), \(group.map(\.fromPhone)), \(group.map(\.connectionID)))
-                    AS v(id, number, sender, connection)
-                WHERE m.id = v.id AND m.status = 'claimed' AND m.claimed_by = \(me)
-                RETURNING m.id
-                """)
-            return Set(try rows.map { try $0.decode("id", as: UUID.self) })
+        var marked = Set(group.filter(\.marked).map(\.id))
+        let waiting = group.filter { !$0.marked }.map(\.id)
+        if !waiting.isEmpty {
+            marked.formUnion(
+                try await store.withTransaction(tenant: org) { tx in
+                    let rows = try await tx.query(
+                        """
+                        UPDATE messages m SET status = 'sending', claimed_at = now(), attempts = m.attempts + 1
+                        WHERE m.id = ANY (\(waiting)) AND m.status = 'claimed' AND m.claimed_by = \(me)
+                        RETURNING m.id
+                        """)
+                    return Set(try rows.map { try $0.decode("id", as: UUID.self) })
+                })
         }
         // A claim recovered by another dispatcher after our lease ran out is theirs now.
         let live = group.filter { marked.contains($0.id) }
@@ -74,6 +79,7 @@ extension Dispatcher {
 
         // The body may run again after a deadlock; what reached the carrier must not be sent twice.
         let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
+        let phones = Array(Set(live.map(\.toPhone)))
         try await store.withTransaction(tenant: org) { tx in
             try await tx.execute(
                 """
@@ -87,7 +93,9 @@ extension Dispatcher {
                     """
                     UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out'
                     WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.purpose <> 'compliance'
-                      AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = m.org_id AND o.phone = m.to_phone AND o.revoked_at IS NULL)
+                      AND m.to_phone = ANY (ARRAY(
+                          SELECT o.phone FROM opt_outs o
+                          WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL))
                     RETURNING m.id
                     """
                 ).map { try $0.decode("id", as: UUID.self) }
@@ -231,10 +239,10 @@ extension Dispatcher {
         if !sentIDs.isEmpty {
             try await tx.execute(
                 """
-                UPDATE messages m SET status = 'sent', sent_at = now(), provider_message_id = NULLIF(v.provider_id, ''),
+                UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), provider_message_id = NULLIF(v.provider_id, ''),
                     segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
                 FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
-                WHERE m.id = v.id AND m.status = 'sending'
+                WHERE m.id = v.id AND m.id = ANY (\(sentIDs)) AND m.status = 'sending'
                 """)
         }
         if !requeueIDs.isEmpty {
@@ -244,7 +252,8 @@ extension Dispatcher {
             try await tx.execute(
                 """
                 UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code
-                FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code) WHERE m.id = v.id AND m.status = 'sending'
+                FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code)
+                WHERE m.id = v.id AND m.id = ANY (\(failedIDs)) AND m.status = 'sending'
                 """)
         }
         if !optedOut.isEmpty {
@@ -275,7 +284,7 @@ extension Dispatcher {
                 carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
                 sender_assigned = false
             FROM unnest(\(ids), \(at), \(codes.map { $0 ?? "" })::text[]) AS v(id, at, code)
-            WHERE m.id = v.id AND m.status = 'sending'
+            WHERE m.id = v.id AND m.id = ANY (\(ids)) AND m.status = 'sending'
             """)
     }
 }

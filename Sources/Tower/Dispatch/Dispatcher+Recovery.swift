@@ -46,7 +46,11 @@ extension Dispatcher {
         let (released, inDoubt) = try await store.withTransaction(tenant: org) { tx in
             let released = try await tx.execute(
                 """
-                UPDATE messages m SET status = 'queued', claimed_at = NULL, claimed_by = NULL
+                UPDATE messages m SET status = 'queued', claimed_at = NULL, claimed_by = NULL,
+                    phone_number_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.phone_number_id END,
+                    from_phone = CASE WHEN m.sender_assigned THEN NULL ELSE m.from_phone END,
+                    carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
+                    sender_assigned = false
                 WHERE m.id IN (SELECT x.id FROM messages x WHERE x.status = 'claimed' AND x.claimed_at < now() - make_interval(secs => \(lease))
                                FOR UPDATE SKIP LOCKED)
                 """)
@@ -112,7 +116,7 @@ extension Dispatcher {
             if !sentIDs.isEmpty {
                 try await tx.execute(
                     """
-                    UPDATE messages m SET status = 'sent', sent_at = now(), provider_message_id = NULLIF(v.provider_id, '')
+                    UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), provider_message_id = NULLIF(v.provider_id, '')
                     FROM unnest(\(sentIDs), \(providerIDs)::text[]) AS v(id, provider_id)
                     WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                     """)

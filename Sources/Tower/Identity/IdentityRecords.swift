@@ -31,7 +31,7 @@ enum IdentityRecords {
     static let orgColumns = """
         o.id, o.name, o.kind, o.parent_org_id, o.brand_name, o.time_zone, o.quiet_hours_start_minute, \
         o.quiet_hours_end_minute, o.default_daily_cap, o.help_reply_text, o.stop_reply_text, o.free_text_opt_out, \
-        array_to_string(o.ip_allowlist, ',') AS ip_allowlist, o.require_opt_out_language, \
+        array_to_string(o.ip_allowlist, ',') AS ip_allowlist, o.require_opt_out_language, o.require_consent, \
         (extract(epoch FROM o.created_at) * 1000000)::bigint AS created_us, \
         (extract(epoch FROM o.updated_at) * 1000000)::bigint AS updated_us
         """
@@ -60,6 +60,7 @@ enum IdentityRecords {
         let allowlist = try row.decode("ip_allowlist", as: String?.self) ?? ""
         s.ipAllowlist = allowlist.isEmpty ? [] : allowlist.split(separator: ",").map(String.init)
         s.requireOptOutLanguage = try row.decode("require_opt_out_language")
+        s.requireConsent = try row.decode("require_consent")
         org.settings = s
         org.createTime = Timestamps.proto(micros: try row.decode("created_us", as: Int64?.self))
         org.updateTime = Timestamps.proto(micros: try row.decode("updated_us", as: Int64?.self))

@@ -94,11 +94,13 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 assignments.append("require_opt_out_language = \(settings.requireOptOutLanguage)")
             case "free_text_opt_out":
                 assignments.append("free_text_opt_out = \(settings.freeTextOptOut)")
+            case "require_consent":
+                assignments.append("require_consent = \(settings.requireConsent)")
             default:
                 violations.append(
                     (
                         "update_mask",
-                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist, require_opt_out_language or free_text_opt_out"
+                        "\"\(path)\" is not a setting; use brand_name, time_zone, quiet_hours, default_daily_cap, help_reply_text, stop_reply_text, ip_allowlist, require_opt_out_language, free_text_opt_out or require_consent"
                     ))
             }
         }

@@ -122,10 +122,16 @@ struct  Ctower__V1__OrgSettings
    * phone out. True for a new org. Either way such replies are flagged for review.
    */
   protobuf_c_boolean free_text_opt_out;
+  /*
+   * Send only to phones with recorded consent (the latest consent record grants, or the lead
+   * phone is marked granted); the dispatcher skips other messages with reason "no_consent".
+   * Compliance replies (STOP confirmation, HELP) are always sent.
+   */
+  protobuf_c_boolean require_consent;
 };
 #define CTOWER__V1__ORG_SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__org_settings__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
 
 
 struct  Ctower__V1__Org

@@ -508,7 +508,7 @@ const ProtobufCMessageDescriptor ctower__v1__quiet_hours_policy__descriptor =
   (ProtobufCMessageInit) ctower__v1__quiet_hours_policy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptors[9] =
+static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptors[10] =
 {
   {
     "brand_name",
@@ -618,6 +618,18 @@ static const ProtobufCFieldDescriptor ctower__v1__org_settings__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "require_consent",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__OrgSettings, require_consent),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__org_settings__field_indices_by_name[] = {
   0,   /* field[0] = brand_name */
@@ -626,6 +638,7 @@ static const unsigned ctower__v1__org_settings__field_indices_by_name[] = {
   4,   /* field[4] = help_reply_text */
   6,   /* field[6] = ip_allowlist */
   2,   /* field[2] = quiet_hours */
+  9,   /* field[9] = require_consent */
   7,   /* field[7] = require_opt_out_language */
   5,   /* field[5] = stop_reply_text */
   1,   /* field[1] = time_zone */
@@ -633,7 +646,7 @@ static const unsigned ctower__v1__org_settings__field_indices_by_name[] = {
 static const ProtobufCIntRange ctower__v1__org_settings__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor ctower__v1__org_settings__descriptor =
 {
@@ -643,7 +656,7 @@ const ProtobufCMessageDescriptor ctower__v1__org_settings__descriptor =
   "Ctower__V1__OrgSettings",
   "ctower.v1",
   sizeof(Ctower__V1__OrgSettings),
-  9,
+  10,
   ctower__v1__org_settings__field_descriptors,
   ctower__v1__org_settings__field_indices_by_name,
   1,  ctower__v1__org_settings__number_ranges,
