@@ -185,15 +185,3 @@ struct CampaignFixture {
         }
     }
 }
-
-/// The error an RPC failed with.
-func rpcError<T>(_ call: () async throws -> T) async -> RPCError? {
-    do {
-        _ = try await call()
-        return nil
-    } catch let error as RPCError {
-        return error
-    } catch {
-        return RPCError(.unknown, "\(error)")
-    }
-}

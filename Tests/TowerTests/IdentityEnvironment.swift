@@ -89,3 +89,15 @@ func status<T>(_ call: () async throws -> T) async -> RPCError.Code? {
         return .unknown
     }
 }
+
+/// The error a call failed with, or nil when it succeeded.
+func rpcError<T>(_ call: () async throws -> T) async -> RPCError? {
+    do {
+        _ = try await call()
+        return nil
+    } catch let error as RPCError {
+        return error
+    } catch {
+        return RPCError(.unknown, "\(error)")
+    }
+}

@@ -7,18 +7,6 @@ import TowerStore
 
 @testable import Tower
 
-/// The error a call failed with, or nil when it succeeded.
-func rpcError<T>(_ call: () async throws -> T) async -> RPCError? {
-    do {
-        _ = try await call()
-        return nil
-    } catch let error as RPCError {
-        return error
-    } catch {
-        return RPCError(.unknown, "\(error)")
-    }
-}
-
 func timestamp(_ date: Date) -> Google_Protobuf_Timestamp {
     var t = Google_Protobuf_Timestamp()
     t.seconds = Int64(date.timeIntervalSince1970.rounded(.down))
