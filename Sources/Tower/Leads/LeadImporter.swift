@@ -20,6 +20,13 @@ final class UploadRows {
         self.nextChunk = nextChunk
     }
 
+    /// Rows read already (a spreadsheet, which cannot be read as a stream).
+    init(rows: [[String]]) {
+        nextChunk = { nil }
+        ready = rows
+        finished = true
+    }
+
     private func nextRawRow() async throws -> [String]? {
         while readyIndex == ready.count {
             ready.removeAll(keepingCapacity: true)
@@ -74,6 +81,7 @@ struct LeadImporter: Sendable {
     /// What the upload's header said, validated.
     struct Upload: Sendable {
         var fileName: String
+        var format = "csv"
         var consent: ConsentDeclaration?
     }
 
@@ -118,7 +126,7 @@ struct LeadImporter: Sendable {
             let id = try await tx.query(
                 """
                 INSERT INTO import_jobs (org_id, created_by, file_name, format, column_mapping, consent, consent_source, status, started_at)
-                VALUES (\(principal.orgID), \(principal.userID), \(upload.fileName), 'csv',
+                VALUES (\(principal.orgID), \(principal.userID), \(upload.fileName), \(upload.format),
                         \(plan.map(ImportJobRecords.json) ?? "[]")::jsonb, \(consentJSON)::jsonb, \(upload.consent?.source), 'running', now())
                 RETURNING id::text AS id
                 """
