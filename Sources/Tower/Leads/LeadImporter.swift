@@ -342,6 +342,8 @@ struct LeadImporter: Sendable {
                    coalesce(r.custom_fields, '{}'), 'import', \(job)
             FROM ctower_import_targets t JOIN ctower_import_rows r ON r.row_number = t.g
             WHERE NOT t.existing AND t.n = 1
+            -- In key order: consecutive index insertions land on neighbouring pages.
+            ORDER BY t.lead_id
             """, prepared: false)
         try await tx.execute(
             """
@@ -350,6 +352,7 @@ struct LeadImporter: Sendable {
             FROM ctower_import_targets t JOIN ctower_import_rows r ON r.row_number = t.g
             CROSS JOIN LATERAL (VALUES (1, r.phone1, r.type1), (2, r.phone2, r.type2), (3, r.phone3, r.type3)) AS p(slot, phone, type)
             WHERE NOT t.existing AND t.n = 1 AND p.phone IS NOT NULL
+            ORDER BY t.lead_id, p.slot
             """, prepared: false)
 
         // Groups of several rows, and rows matching existing leads: merged field by field.
