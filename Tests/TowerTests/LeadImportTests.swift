@@ -413,6 +413,40 @@ struct LeadImportTests {
         #expect(final.totalRows == 2_000)
     }
 
+    struct ClientGaveUp: Error {}
+
+    @Test func anUploadCutShortSavesNothingAndFailsItsJob() async throws {
+        let (fixture, options, org) = try await Self.org()
+        let bytes = Self.bigFile(rows: 1_000)
+        let outcome = await status {
+            try await fixture.client.importLeads(options: options) { writer in
+                var first = ImportLeadsRequest()
+                first.payload = .header(Self.header())
+                try await writer.write(first)
+                var chunk = ImportLeadsRequest()
+                chunk.payload = .chunk(Array(bytes[..<50_000]))
+                try await writer.write(chunk)
+                // Gives up once the server has started the job (mid-file, more chunks to come).
+                while try await fixture.client.listImportJobs(ListImportJobsRequest(), options: options).importJobs.isEmpty {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                throw ClientGaveUp()
+            }
+        }
+        #expect(outcome != nil)
+        // The server may still be unwinding: wait for the job to leave RUNNING.
+        var job: ImportJob?
+        while job == nil || job?.status == .running {
+            job = try await fixture.client.listImportJobs(ListImportJobsRequest(), options: options).importJobs.first
+            if job?.status == .running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(job?.status == .failed)
+        // Failed by the importer as it unwound, not later by the orphan check.
+        #expect(job?.failureReason.isEmpty == false)
+        #expect(job?.failureReason != ImportJobRecords.orphanReason)
+        #expect(try await Self.query(fixture.env, org, "SELECT count(*) AS n FROM leads").one().decode("n", as: Int.self) == 0)
+    }
+
     @Test func aJobWithoutAWorkerIsFailedOnRead() async throws {
         let (fixture, options, org) = try await Self.org()
         // As a crash leaves it: running, and no transaction holds its lock. A young job is left

@@ -165,16 +165,20 @@ struct LeadImporter: Sendable {
             case let error as StoreError: reason = error.rpcError.message
             default: reason = "the import stopped: \(error)"
             }
-            // Recorded even when the caller is gone: no deadline, own transaction.
-            _ = try? await store.withTransaction(tenant: principal.orgID, user: principal.userID) { tx in
-                try await tx.execute(
-                    """
-                    UPDATE import_jobs SET status = 'failed', failure_reason = \(reason), finished_at = now(),
-                        started_at = coalesce(started_at, now())
-                    WHERE id = \(UUIDText(jobID)!) AND status IN ('pending', 'running')
-                    """)
-                try await tx.notify(channel: "ctower_import_progress", payload: jobID)
-            }
+            // Recorded even when the caller is gone: an unstructured task does not inherit the
+            // handler's cancellation, and its transaction has no deadline.
+            let store = store
+            await Task {
+                _ = try? await store.withTransaction(tenant: principal.orgID, user: principal.userID) { tx in
+                    try await tx.execute(
+                        """
+                        UPDATE import_jobs SET status = 'failed', failure_reason = \(reason), finished_at = now(),
+                            started_at = coalesce(started_at, now())
+                        WHERE id = \(UUIDText(jobID)!) AND status IN ('pending', 'running')
+                        """)
+                    try await tx.notify(channel: "ctower_import_progress", payload: jobID)
+                }
+            }.value
             throw error
         }
     }
