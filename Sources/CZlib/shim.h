@@ -15,4 +15,8 @@ static inline int ctower_deflate_init_raw(z_stream *stream, int level) {
 static inline int ctower_inflate_init_zlib(z_stream *stream) {
     return inflateInit2(stream, 15);
 }
+/* Raw deflate, no header or trailer: the entries of zip archives (.xlsx). */
+static inline int ctower_inflate_init_raw(z_stream *stream) {
+    return inflateInit2(stream, -15);
+}
 #endif

@@ -748,6 +748,9 @@ public enum ImportFormat: ProtoEnum, CaseIterable {
     /// RFC 4180: comma-separated, double-quoted fields may hold commas, quotes ("") and newlines;
     /// CRLF or LF line ends; UTF-8, with or without a byte-order mark. The first row is the header.
     case csv  // IMPORT_FORMAT_CSV = 1
+    /// An Excel workbook (Office Open XML): the first worksheet, its first row the header. The whole
+    /// file is read before importing, so uploads are limited to 20 MiB; save bigger sheets as CSV.
+    case xlsx  // IMPORT_FORMAT_XLSX = 2
     /// A value this schema does not know, kept so it survives a round trip.
     case unrecognized(Int32)
 
@@ -757,6 +760,7 @@ public enum ImportFormat: ProtoEnum, CaseIterable {
         switch rawValue {
         case 0: self = .unspecified
         case 1: self = .csv
+        case 2: self = .xlsx
         default: self = .unrecognized(rawValue)
         }
     }
@@ -765,6 +769,7 @@ public enum ImportFormat: ProtoEnum, CaseIterable {
         switch self {
         case .unspecified: 0
         case .csv: 1
+        case .xlsx: 2
         case .unrecognized(let v): v
         }
     }
@@ -773,6 +778,7 @@ public enum ImportFormat: ProtoEnum, CaseIterable {
         switch self {
         case .unspecified: "IMPORT_FORMAT_UNSPECIFIED"
         case .csv: "IMPORT_FORMAT_CSV"
+        case .xlsx: "IMPORT_FORMAT_XLSX"
         case .unrecognized: nil
         }
     }
@@ -781,11 +787,12 @@ public enum ImportFormat: ProtoEnum, CaseIterable {
         switch protoName {
         case "IMPORT_FORMAT_UNSPECIFIED": self = .unspecified
         case "IMPORT_FORMAT_CSV": self = .csv
+        case "IMPORT_FORMAT_XLSX": self = .xlsx
         default: return nil
         }
     }
 
-    public static var allCases: [Self] { [.unspecified, .csv] }
+    public static var allCases: [Self] { [.unspecified, .csv, .xlsx] }
 }
 
 /// Where an import stands.

@@ -30,7 +30,7 @@ enum Gzip {
         return output
     }
 
-    static func decompress(_ input: [UInt8], limit: Int) throws(RPCError) -> [UInt8] {
+    static func decompress(_ input: [UInt8], limit: Int, raw: Bool = false) throws(RPCError) -> [UInt8] {
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
         defer {
@@ -38,7 +38,7 @@ enum Gzip {
             stream.deinitialize(count: 1)
             stream.deallocate()
         }
-        guard ctower_inflate_init_gzip(stream) == Z_OK else {
+        guard (raw ? ctower_inflate_init_raw(stream) : ctower_inflate_init_gzip(stream)) == Z_OK else {
             throw RPCError(.internal, "Could not start gzip decompression.")
         }
         var output = [UInt8]()
@@ -70,5 +70,14 @@ enum Gzip {
         }
         if let failure { throw failure }
         return output
+    }
+}
+
+/// Inflate for callers outside the RPC layer (zip archives), through the same zlib wrapper.
+public enum Inflate {
+    /// Decompresses raw deflate data (RFC 1951, no zlib or gzip framing), refusing output larger
+    /// than `limit` bytes with RESOURCE_EXHAUSTED and corrupt input with INTERNAL.
+    public static func rawDeflate(_ input: [UInt8], limit: Int) throws(RPCError) -> [UInt8] {
+        try Gzip.decompress(input, limit: limit, raw: true)
     }
 }

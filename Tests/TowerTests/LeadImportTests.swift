@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TowerProto
+import TowerProtoRuntime
 import TowerRPC
 import TowerStore
 
@@ -412,6 +413,40 @@ struct LeadImportTests {
         #expect(final.totalRows == 2_000)
     }
 
+    struct ClientGaveUp: Error {}
+
+    @Test func anUploadCutShortSavesNothingAndFailsItsJob() async throws {
+        let (fixture, options, org) = try await Self.org()
+        let bytes = Self.bigFile(rows: 1_000)
+        let outcome = await status {
+            try await fixture.client.importLeads(options: options) { writer in
+                var first = ImportLeadsRequest()
+                first.payload = .header(Self.header())
+                try await writer.write(first)
+                var chunk = ImportLeadsRequest()
+                chunk.payload = .chunk(Array(bytes[..<50_000]))
+                try await writer.write(chunk)
+                // Gives up once the server has started the job (mid-file, more chunks to come).
+                while try await fixture.client.listImportJobs(ListImportJobsRequest(), options: options).importJobs.isEmpty {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                throw ClientGaveUp()
+            }
+        }
+        #expect(outcome != nil)
+        // The server may still be unwinding: wait for the job to leave RUNNING.
+        var job: ImportJob?
+        while job == nil || job?.status == .running {
+            job = try await fixture.client.listImportJobs(ListImportJobsRequest(), options: options).importJobs.first
+            if job?.status == .running { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(job?.status == .failed)
+        // Failed by the importer as it unwound, not later by the orphan check.
+        #expect(job?.failureReason.isEmpty == false)
+        #expect(job?.failureReason != ImportJobRecords.orphanReason)
+        #expect(try await Self.query(fixture.env, org, "SELECT count(*) AS n FROM leads").one().decode("n", as: Int.self) == 0)
+    }
+
     @Test func aJobWithoutAWorkerIsFailedOnRead() async throws {
         let (fixture, options, org) = try await Self.org()
         // As a crash leaves it: running, and no transaction holds its lock. A young job is left
@@ -472,6 +507,60 @@ struct LeadImportTests {
         #expect(await status { try await fixture.client.listImportErrors(errors, options: optionsB) } == .notFound)
         let listed = try await fixture.client.listImportJobs(ListImportJobsRequest(), options: optionsB).importJobs
         #expect(listed.map(\.id) == [jobB.id])
+    }
+
+    /// A small workbook written by Python's zipfile (deflate): shared strings with rich-text runs
+    /// and entities, a number in exponent form, inline and formula strings, a boolean, a gap.
+    static let workbook = Base64.decode(
+        String(
+            """
+            UEsDBBQAAAAIAJljel0D0RfEnAAAAMQAAAATAAAAW0NvbnRlbnRfVHlwZXNdLnhtbCWOSw6DMAxE9z1F5D2EdlFVFYFFPyegB7CC+ajBiYhbwe0bytLzZsZT
+            1svk1JfmOHo2cMwLUMTWtyP3Bl7NM7uAioLcovNMBlaKUFeHslkDRZXCHA0MIuGqdbQDTRhzH4gT6fw8oaRz7nVA+8ae9Kkoztp6FmLJZOuAqrxThx8n6rEk
+            eR+S4qBuu297ZQBDcKNFSVhvVFel/o+oflBLAwQUAAAACACZY3pdwDxdH7wAAAAbAQAADwAAAHhsL3dvcmtib29rLnhtbI1PuW7DMAzd8xUC91puhjYwfCxF
+            AAMd2w9QLToWbJEGqV5/X7lO9kwkH/GuuvuJi/lC0cDUwGNRgkEa2Ae6NPD+dn44gdHkyLuFCRv4RYWuPdTfLPMH82wyn7SBKaW1slaHCaPTglek/BlZokv5
+            lIvVVdB5nRBTXOyxLJ9sdIFgV6jkHg0exzDgCw+fESntIoKLSzm9TmFVaOt/B71OQy7m1K+bcy6yQb3PPcFIFfIivX8G29b2xrK3Yu0fUEsDBBQAAAAIAJlj
+            el3L3R64tQAAACcBAAAaAAAAeGwvX3JlbHMvd29ya2Jvb2sueG1sLnJlbHONzz2OAjEMBeCeU0TuGQ8UgNBkaFYr0a7gAFbi+REzSRQbFm5PKrRIW1DaT/6e
+            3Bzu82RunGWMwcKqqsFwcNGPobdwPn0vd2BEKXiaYmALDxY4tIvmhyfSciPDmMQUJIiFQTXtEcUNPJNUMXEoSRfzTFrG3GMid6GecV3XG8x/DWjfTHP0FvLR
+            b8GcHok/sWPXjY6/orvOHPSfCvyN+SIDsxaUcs9q4bUS9KRUFROwbfDtv/YJUEsDBBQAAAAIAJljel3LXuSJAAEAAJMBAAAUAAAAeGwvc2hhcmVkU3RyaW5n
+            cy54bWxtkM1OwzAQhO88heVKvVEnPVTQOq4QPwcOaSTKhZtJlsRSsg5eJ7Rvj52CCoiL5flGO5pduT10LRvBkbGY8XSRcAZY2spgnfHn/cPlFWfkNVa6tQgZ
+            PwLxrbqQRJ6FUaSMN973ayGobKDTtLA9YHDerOu0D9LVgnoHuqIGwHetWCbJSnTaIGelHdBnfMXZgOZ9gNtvrSQZJb3afSA4lusOpPBKikhPTtGEPiz9i6eE
+            42/qovG4e5rPlkm6YSfTTdwV4XkVUcfftNOael2GVUNpAjcCV/l8dri72cT56839yzmgaGK0qdE6qL5wZD8K7Z0eDbH/enmVWw90hiJcVX0CUEsDBBQAAAAI
+            AJljel1NciZOMQEAAHgCAAAWAAAAeGwvd29ya3NoZWV0cy9kYXRhLnhtbHWSwVKDMBCG7z5FJgdGD21IbGtrQzrV6qk39QFSCJAREibJtPr2botDAcdbNv/+
+            P98u4ZuvukJH5by2JsF0GmOkTGozbYoEf7y/TpYY+SBNJitrVIK/lccbccNP1n36UqmAIMD4BJchNI+E+LRUtfRT2ygDSm5dLQOUriC+cUpmF1NdERbHC1JL
+            bbDgl7udDBKCnT0hByRwnZ4PW4pRSLCH+ihiTo6Ck/RXe+prdKg99zU21HZ9bd5pBL59JWAdAet1348IWJsxpWy5eFjFMX1ZjTj67tmIo9W0qbRRb8FBj/aC
+            ByFRVIX1ISrCGkWybtYo5SSA8yz/RZ11qLN/ArfGoL1Sw5B2gtbiL8252MIa8zPq7ZyyOwRDTWCq8f5az2G09yHUHBMoyPXfctI9GvEDUEsBAhQDFAAAAAgA
+            mWN6XQPRF8ScAAAAxAAAABMAAAAAAAAAAAAAAIABAAAAAFtDb250ZW50X1R5cGVzXS54bWxQSwECFAMUAAAACACZY3pdwDxdH7wAAAAbAQAADwAAAAAAAAAA
+            AAAAgAHNAAAAeGwvd29ya2Jvb2sueG1sUEsBAhQDFAAAAAgAmWN6XcvdHri1AAAAJwEAABoAAAAAAAAAAAAAAIABtgEAAHhsL19yZWxzL3dvcmtib29rLnht
+            bC5yZWxzUEsBAhQDFAAAAAgAmWN6Xcte5IkAAQAAkwEAABQAAAAAAAAAAAAAAIABowIAAHhsL3NoYXJlZFN0cmluZ3MueG1sUEsBAhQDFAAAAAgAmWN6XU1y
+            Jk4xAQAAeAIAABYAAAAAAAAAAAAAAIAB1QMAAHhsL3dvcmtzaGVldHMvZGF0YS54bWxQSwUGAAAAAAUABQBMAQAAOgUAAAAA
+            """.filter { !$0.isWhitespace }))!
+
+    @Test func xlsxWorkbooksImportTheirFirstSheet() async throws {
+        #expect(
+            try XLSXSheetReader.rows(Self.workbook) == [
+                ["Owner Name", "Phone 1", "County", "Notes"], ["JOSÉ NÚÑEZ", "5128679001", "Travis County", "a <b> & c"],
+                // Row 3 is absent from the sheet; row 5 is empty.
+                ["Ann Lee", "(512) 867-9002", "", "TRUE"], [],
+            ])
+        let (fixture, options, org) = try await Self.org()
+        var header = Self.header("leads.xlsx")
+        header.format = .xlsx
+        let job = try await Self.upload(fixture.client, options, Self.workbook, chunkSize: 500, header: header)
+        #expect(job.status == .completed)
+        #expect(job.format == .xlsx)
+        #expect(job.totalRows == 2)
+        #expect(job.newRows == 2)
+        let leads = try await Self.query(
+            fixture.env, org,
+            "SELECT l.owner_name, l.county, p.phone::text AS phone FROM leads l JOIN lead_phones p ON p.lead_id = l.id ORDER BY p.phone")
+        #expect(try leads.map { try $0.decode("owner_name", as: String.self) } == ["José Núñez", "Ann Lee"])
+        #expect(try leads.map { try $0.decode("phone", as: String.self) } == ["+15128679001", "+15128679002"])
+        #expect(try leads[0].decode("county", as: String.self) == "Travis")
+
+        let notAWorkbook = await status {
+            try await Self.upload(fixture.client, options, Array("Name,Phone\nA,5128679003\n".utf8), header: header)
+        }
+        #expect(notAWorkbook == .invalidArgument)
     }
 
     @Test func suggestionPreviewsTheMapping() async throws {

@@ -60,3 +60,53 @@ struct LeadNormalizationTests {
             ])
     }
 }
+
+@Suite("Lead row normalisation")
+struct LeadRowNormalizerTests {
+    static let plan = LeadImportPlan.suggested(
+        headers: ["Owner Name", "Cell Phone", "Phone 2", "Phone 2 Type", "Mailing Zip", "Lot Acres", "Opt-in Date", "Notes"])
+
+    @Test func cleansEveryFieldAndKeepsFreeText() {
+        let row = LeadRowNormalizer(plan: Self.plan).normalize([
+            "  MARY   O'BRIEN ", "(512) 867-5309", "512.867.5309", "", "7301", "1,250 acres", "05/01/2024", " line 1\n  line 2 ",
+        ])
+        #expect(row.ownerName == "Mary O'Brien")
+        // The same number twice is one phone; the cell column's header says mobile.
+        #expect(row.phones.map { "\($0.e164) \($0.type)" } == ["+15128675309 mobile"])
+        #expect(row.mailingZip == "07301")
+        #expect(row.acreage == "1250")
+        #expect(row.consentTime == "2024-05-01T00:00:00Z")
+        #expect(row.customFields.map(\.1) == ["line 1\n  line 2"])
+        #expect(row.problems.isEmpty)
+        #expect(row.isValid)
+    }
+
+    @Test func aTypeColumnOverridesTheHeaderAndBadValuesAreReported() {
+        let row = LeadRowNormalizer(plan: Self.plan).normalize([
+            "Ann", "555-0100", "214 867 5311", "LAND LINE", "abc", "-3", "2024-02-30", "",
+        ])
+        #expect(row.phones.map { "\($0.e164) \($0.type)" } == ["+12148675311 landline"])
+        #expect(
+            row.problems.map(\.column) == ["Mailing Zip", "Lot Acres", "Opt-in Date", "Cell Phone"])
+        #expect(row.mailingZip == nil && row.acreage == nil && row.consentTime == nil)
+    }
+
+    @Test func anExplicitMappingNamesEachMistake() {
+        let headers = ["Name", "Phone", "Phone"]
+        func problems(_ requests: [LeadImportPlan.Request]) -> [String] {
+            do {
+                _ = try LeadImportPlan.resolve(headers: headers, requests: requests)
+                return []
+            } catch {
+                return error.problems.map { "\($0.field): \($0.fix)" }
+            }
+        }
+        let phone = LeadImportPlan.Target.field(.phone1, phoneKind: nil)
+        #expect(
+            problems([.init(column: "Phone", target: phone)]) == [
+                "column_mapping[0].column: \"Phone\" names 2 columns of the header row; rename them so each header is unique"
+            ])
+        #expect(problems([.init(column: "Name", target: .custom("Name"))]).first?.hasPrefix("column_mapping: no column is mapped") == true)
+        #expect(problems([.init(column: " name ", target: phone)]).isEmpty)
+    }
+}

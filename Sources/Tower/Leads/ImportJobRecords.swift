@@ -42,7 +42,7 @@ enum ImportJobRecords {
         var job = ImportJob()
         job.id = try row.decode("id", as: String.self)
         job.fileName = try row.decode("file_name", as: String.self)
-        job.format = try row.decode("format", as: String.self) == "csv" ? .csv : .unspecified
+        job.format = try row.decode("format", as: String.self) == "xlsx" ? .xlsx : .csv
         job.status = status(try row.decode("status", as: String.self))
         job.totalRows = Int64(try row.decode("total_rows", as: Int32.self))
         job.newRows = Int64(try row.decode("new_rows", as: Int32.self))

@@ -20,6 +20,13 @@ final class UploadRows {
         self.nextChunk = nextChunk
     }
 
+    /// Rows read already (a spreadsheet, which cannot be read as a stream).
+    init(rows: [[String]]) {
+        nextChunk = { nil }
+        ready = rows
+        finished = true
+    }
+
     private func nextRawRow() async throws -> [String]? {
         while readyIndex == ready.count {
             ready.removeAll(keepingCapacity: true)
@@ -74,6 +81,7 @@ struct LeadImporter: Sendable {
     /// What the upload's header said, validated.
     struct Upload: Sendable {
         var fileName: String
+        var format = "csv"
         var consent: ConsentDeclaration?
     }
 
@@ -118,7 +126,7 @@ struct LeadImporter: Sendable {
             let id = try await tx.query(
                 """
                 INSERT INTO import_jobs (org_id, created_by, file_name, format, column_mapping, consent, consent_source, status, started_at)
-                VALUES (\(principal.orgID), \(principal.userID), \(upload.fileName), 'csv',
+                VALUES (\(principal.orgID), \(principal.userID), \(upload.fileName), \(upload.format),
                         \(plan.map(ImportJobRecords.json) ?? "[]")::jsonb, \(consentJSON)::jsonb, \(upload.consent?.source), 'running', now())
                 RETURNING id::text AS id
                 """
@@ -157,16 +165,20 @@ struct LeadImporter: Sendable {
             case let error as StoreError: reason = error.rpcError.message
             default: reason = "the import stopped: \(error)"
             }
-            // Recorded even when the caller is gone: no deadline, own transaction.
-            _ = try? await store.withTransaction(tenant: principal.orgID, user: principal.userID) { tx in
-                try await tx.execute(
-                    """
-                    UPDATE import_jobs SET status = 'failed', failure_reason = \(reason), finished_at = now(),
-                        started_at = coalesce(started_at, now())
-                    WHERE id = \(UUIDText(jobID)!) AND status IN ('pending', 'running')
-                    """)
-                try await tx.notify(channel: "ctower_import_progress", payload: jobID)
-            }
+            // Recorded even when the caller is gone: an unstructured task does not inherit the
+            // handler's cancellation, and its transaction has no deadline.
+            let store = store
+            await Task {
+                _ = try? await store.withTransaction(tenant: principal.orgID, user: principal.userID) { tx in
+                    try await tx.execute(
+                        """
+                        UPDATE import_jobs SET status = 'failed', failure_reason = \(reason), finished_at = now(),
+                            started_at = coalesce(started_at, now())
+                        WHERE id = \(UUIDText(jobID)!) AND status IN ('pending', 'running')
+                        """)
+                    try await tx.notify(channel: "ctower_import_progress", payload: jobID)
+                }
+            }.value
             throw error
         }
     }
@@ -334,6 +346,8 @@ struct LeadImporter: Sendable {
                    coalesce(r.custom_fields, '{}'), 'import', \(job)
             FROM ctower_import_targets t JOIN ctower_import_rows r ON r.row_number = t.g
             WHERE NOT t.existing AND t.n = 1
+            -- In key order: consecutive index insertions land on neighbouring pages.
+            ORDER BY t.lead_id
             """, prepared: false)
         try await tx.execute(
             """
@@ -342,6 +356,7 @@ struct LeadImporter: Sendable {
             FROM ctower_import_targets t JOIN ctower_import_rows r ON r.row_number = t.g
             CROSS JOIN LATERAL (VALUES (1, r.phone1, r.type1), (2, r.phone2, r.type2), (3, r.phone3, r.type3)) AS p(slot, phone, type)
             WHERE NOT t.existing AND t.n = 1 AND p.phone IS NOT NULL
+            ORDER BY t.lead_id, p.slot
             """, prepared: false)
 
         // Groups of several rows, and rows matching existing leads: merged field by field.

@@ -23,8 +23,8 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
         let fileName = header.fileName.trimmingCharacters(in: .whitespacesAndNewlines)
         if fileName.isEmpty || fileName.count > 255 { violations.append(("header.file_name", "must be 1 to 255 characters")) }
         switch header.format {
-        case .csv, .unspecified: break
-        default: violations.append(("header.format", "must be IMPORT_FORMAT_CSV"))
+        case .csv, .unspecified, .xlsx: break
+        default: violations.append(("header.format", "must be IMPORT_FORMAT_CSV or IMPORT_FORMAT_XLSX"))
         }
         for (i, entry) in header.columnMapping.enumerated() where entry.field == .unspecified {
             violations.append(("header.column_mapping[\(i)].field", "choose a LeadField (LEAD_FIELD_IGNORE skips the column)"))
@@ -45,7 +45,7 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
             if consent.formURL.count > 2000 { violations.append(("header.consent.form_url", "at most 2000 characters")) }
         }
         try throwIfInvalid(violations)
-        return LeadImporter.Upload(fileName: fileName, consent: header.consent)
+        return LeadImporter.Upload(fileName: fileName, format: header.format == .xlsx ? "xlsx" : "csv", consent: header.consent)
     }
 
     static func isIPAddress(_ text: String) -> Bool {
@@ -97,10 +97,29 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
         }
         let upload = try Self.validate(header: header)
         let chunks = ChunkReader(iterator: iterator)
-        let rows = UploadRows(nextChunk: { try await chunks.next() })
+        let rows = header.format == .xlsx ? try await Self.spreadsheetRows(chunks) : UploadRows(nextChunk: { try await chunks.next() })
         let plan = try await rows.headerRow().map { try Self.plan(headers: LeadImportPlan.headers($0), mapping: header.columnMapping) }
         let jobID = try await importer.createJob(principal, upload: upload, plan: plan, context: context)
         return try await importer.run(principal, jobID: jobID, upload: upload, plan: plan, rows: rows)
+    }
+
+    static let spreadsheetLimit = 20 << 20
+
+    /// The whole workbook, read into memory (a zip's directory is at its end), then its first sheet.
+    static func spreadsheetRows(_ chunks: ChunkReader) async throws -> UploadRows {
+        var file: [UInt8] = []
+        while let chunk = try await chunks.next() {
+            file += chunk
+            guard file.count <= spreadsheetLimit else {
+                throw DomainError.invalid("header.format", "an .xlsx upload may be at most 20 MiB; save the sheet as CSV and upload that")
+            }
+        }
+        guard !file.isEmpty else { return UploadRows(rows: []) }
+        do {
+            return UploadRows(rows: try XLSXSheetReader.rows(file))
+        } catch {
+            throw DomainError.invalid("chunk", "the file is not a readable .xlsx workbook: \(error.reason); upload it as CSV instead")
+        }
     }
 
     public func suggestColumnMapping(request: SuggestColumnMappingRequest, context: ServerContext) async throws

@@ -149,7 +149,12 @@ typedef enum _Ctower__V1__ImportFormat {
    * RFC 4180: comma-separated, double-quoted fields may hold commas, quotes ("") and newlines;
    * CRLF or LF line ends; UTF-8, with or without a byte-order mark. The first row is the header.
    */
-  CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_CSV = 1
+  CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_CSV = 1,
+  /*
+   * An Excel workbook (Office Open XML): the first worksheet, its first row the header. The whole
+   * file is read before importing, so uploads are limited to 20 MiB; save bigger sheets as CSV.
+   */
+  CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_XLSX = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__V1__IMPORT_FORMAT)
 } Ctower__V1__ImportFormat;
 /*

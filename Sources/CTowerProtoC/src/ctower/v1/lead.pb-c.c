@@ -4398,18 +4398,20 @@ const ProtobufCEnumDescriptor ctower__v1__phone_type__descriptor =
   ctower__v1__phone_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue ctower__v1__import_format__enum_values_by_number[2] =
+static const ProtobufCEnumValue ctower__v1__import_format__enum_values_by_number[3] =
 {
   { "IMPORT_FORMAT_UNSPECIFIED", "CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_UNSPECIFIED", 0 },
   { "IMPORT_FORMAT_CSV", "CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_CSV", 1 },
+  { "IMPORT_FORMAT_XLSX", "CTOWER__V1__IMPORT_FORMAT__IMPORT_FORMAT_XLSX", 2 },
 };
 static const ProtobufCIntRange ctower__v1__import_format__value_ranges[] = {
-{0, 0},{0, 2}
+{0, 0},{0, 3}
 };
-static const ProtobufCEnumValueIndex ctower__v1__import_format__enum_values_by_name[2] =
+static const ProtobufCEnumValueIndex ctower__v1__import_format__enum_values_by_name[3] =
 {
   { "IMPORT_FORMAT_CSV", 1 },
   { "IMPORT_FORMAT_UNSPECIFIED", 0 },
+  { "IMPORT_FORMAT_XLSX", 2 },
 };
 const ProtobufCEnumDescriptor ctower__v1__import_format__descriptor =
 {
@@ -4418,9 +4420,9 @@ const ProtobufCEnumDescriptor ctower__v1__import_format__descriptor =
   "ImportFormat",
   "Ctower__V1__ImportFormat",
   "ctower.v1",
-  2,
+  3,
   ctower__v1__import_format__enum_values_by_number,
-  2,
+  3,
   ctower__v1__import_format__enum_values_by_name,
   1,
   ctower__v1__import_format__value_ranges,
