@@ -98,8 +98,10 @@ struct DispatchGateTests {
             try await tx.notify(channel: Dispatcher.channel)
         }
 
-        let dispatcher = Dispatcher(
-            store: env.store, keys: env.keys, registry: DispatchFixture.registry, configuration: Dispatcher.Configuration())
+        var configuration = Dispatcher.Configuration()
+        // Other suites queue messages in the same database; this dispatcher must not send theirs.
+        configuration.orgs = [org]
+        let dispatcher = Dispatcher(store: env.store, keys: env.keys, registry: DispatchFixture.registry, configuration: configuration)
         try await dispatcher.start()
         let decided = ["optedOut", "complianceToOptedOut", "dnc", "dncExpired", "noConsent", "revokedConsent", "sticky", "preset", "plain"]
         func rows() async throws -> [UUID: (status: String, reason: String?, from: String?, sendAfter: Date)] {

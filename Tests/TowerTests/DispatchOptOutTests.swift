@@ -15,6 +15,8 @@ struct DispatchOptOutTests {
         try await fixture.queue(4000, phones: phones)
         var configuration = Dispatcher.Configuration()
         configuration.batchSize = 250
+        // Other suites queue messages in the same database; this dispatcher must not send theirs.
+        configuration.orgs = [fixture.org]
         let dispatcher = Dispatcher(
             store: fixture.env.store, keys: fixture.env.keys, registry: DispatchFixture.registry, configuration: configuration)
         try await dispatcher.start()

@@ -15,6 +15,8 @@ struct MessageServiceServerTests {
         var options = TowerServer.Options()
         options.port = 0
         options.databaseURL = f.env.store.configuration.url
+        // API only: a dispatcher here would claim other suites' messages in the shared database.
+        options.role = .api
         options.home = FileManager.default.temporaryDirectory.path + "/ctower-served-\(UUID().uuidString.prefix(8))"
         let server = try await TowerServer.start(options)
         let channel = HTTP2ClientChannel(host: "127.0.0.1", port: server.address.port!)

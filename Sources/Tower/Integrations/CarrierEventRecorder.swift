@@ -6,6 +6,11 @@ import TowerStore
 /// carrier's message id) and inbound messages. Both are idempotent, so a redelivered webhook or
 /// event changes nothing: statuses by carrier event id, inbound messages by provider message id.
 enum CarrierEventRecorder {
+    /// A delivery status for a message still being handed to the carrier: store it later.
+    struct StatusBeforeSend: Error, Sendable {
+        var idempotencyKey: String
+    }
+
     /// Records events of one connection in the tenant transaction `tx`; returns how many were new.
     static func record(_ events: [Carrier_Event], orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws -> Int {
         var stored = 0
@@ -61,7 +66,23 @@ enum CarrierEventRecorder {
                 RETURNING message_id::text AS message_id
                 """
             ).firstRow
-        else { return false }
+        else {
+            // A carrier can report on a message before the dispatcher has written down the
+            // carrier's id for it (the answer to Send and the status race). Such a status is
+            // not dropped: the caller leaves it unacknowledged and the carrier sends it again.
+            if !status.idempotencyKey.isEmpty,
+                try await tx.query(
+                    """
+                    SELECT 1 AS one FROM messages m
+                    WHERE m.idempotency_key = \(status.idempotencyKey) AND m.direction = 'outbound'
+                      AND m.status IN ('claimed', 'sending') AND m.provider_message_id IS NULL
+                    """
+                ).firstRow != nil
+            {
+                throw StatusBeforeSend(idempotencyKey: status.idempotencyKey)
+            }
+            return false
+        }
         let messageID = try IdentityRecords.id(try row.decode("message_id", as: String.self), field: "message_id")
         // Callbacks arrive out of order: only move forward (sending -> sent -> final state).
         guard ["sent", "delivered", "undelivered", "failed"].contains(newStatus) else { return true }

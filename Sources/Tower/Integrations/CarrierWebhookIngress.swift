@@ -108,11 +108,19 @@ public struct CarrierWebhookIngress: Sendable {
             return .text(403, "webhook signature did not verify\n")
         }
         let status = verdict.httpStatus == 0 ? 200 : Int(verdict.httpStatus)
-        try await store.withTransaction(tenant: orgID) { tx in
-            let stored = try await CarrierEventRecorder.record(verdict.events, orgID: org, connectionID: connectionID, tx: tx)
-            try await Self.insertLog(
-                tx, request, url: parse.url, org: org, connectionID: connectionID, verified: true, status: status, events: stored,
-                error: nil)
+        do {
+            try await store.withTransaction(tenant: orgID) { tx in
+                let stored = try await CarrierEventRecorder.record(verdict.events, orgID: org, connectionID: connectionID, tx: tx)
+                try await Self.insertLog(
+                    tx, request, url: parse.url, org: org, connectionID: connectionID, verified: true, status: status, events: stored,
+                    error: nil)
+            }
+        } catch is CarrierEventRecorder.StatusBeforeSend {
+            // Nothing stored; the carrier's retry finds the send recorded.
+            try await log(
+                request, url: parse.url, org: org, orgID: orgID, connectionID: connectionID, verified: true, status: 503, events: 0,
+                error: "status_before_send")
+            return .text(503, "this message's send is still being recorded; retry later\n")
         }
         if verdict.httpContentType.isEmpty && verdict.httpBody.isEmpty {
             return HTTPResponse(status: status, headers: [("content-type", "text/xml")], body: Array("<Response/>".utf8))
@@ -166,6 +174,10 @@ public struct CarrierWebhookIngress: Sendable {
                 _ = try await CarrierEventRecorder.record([proto], orgID: org, connectionID: connectionID, tx: tx)
             }
             return true
+        } catch let early as CarrierEventRecorder.StatusBeforeSend {
+            logger.debug(
+                "status arrived before the send was recorded; waiting for its redelivery", metadata: ["key": "\(early.idempotencyKey)"])
+            return false
         } catch {
             logger.error(
                 "storing a carrier event failed; the plugin will deliver it again",
