@@ -36,6 +36,8 @@ struct ComplianceGate: Sendable {
     var orgWindow: QuietHours.Window
     /// Where a recipient with no known zone is assumed to be.
     var orgZone: TimeZone
+    /// The clock quiet hours are judged by (real, except in `ctower demo`).
+    var clock = ComplianceClock.real
 
     /// Quiet-hours answers for this batch, keyed by zones and window: most messages share them.
     private var cache: [QuietHoursKey: Date] = [:]
@@ -75,9 +77,9 @@ struct ComplianceGate: Sendable {
         if let cached = cache[key] { return cached }
         let known = zones.compactMap(TimeZone.init(identifier:))
         let answer =
-            QuietHours.nextAllowedSendTime(after: now, in: known.isEmpty ? [orgZone] : known, window: window)
+            clock.nextAllowedSendTime(after: now, in: known.isEmpty ? [orgZone] : known, window: window)
             // Zones whose windows never overlap: the org's conservative default zone decides.
-            ?? QuietHours.nextAllowedSendTime(after: now, in: [orgZone], window: window)
+            ?? clock.nextAllowedSendTime(after: now, in: [orgZone], window: window)
             ?? now.addingTimeInterval(3600)
         cache[key] = answer
         return answer

@@ -94,6 +94,7 @@ extension Dispatcher {
                 requireConsent: try orgRow.decode("require_consent"),
                 orgWindow: QuietHours.Window(start: try orgRow.decode("qs"), end: try orgRow.decode("qe")),
                 orgZone: TimeZone(identifier: try orgRow.decode("time_zone")) ?? TimeZone(identifier: "America/New_York")!)
+            gate.clock = configuration.complianceClock
             let facts = try await Self.gateFacts(tx, org: org, rows: rows, requireConsent: gate.requireConsent)
 
             var outcome = BatchOutcome()

@@ -13,13 +13,14 @@ extension Dispatcher {
     /// "not found" cannot be a send still on its way.
     func recoverStaleClaims() async {
         let lease = configuration.claimLease.timeInterval
-        let orgs: [OrgID]
+        var orgs: [OrgID]
         do {
             orgs = try await store.withTransaction(tenant: nil, readOnly: true) { tx in
                 try await tx.query(
                     "SELECT ctower_dispatch_stale_orgs(now() - make_interval(secs => \(lease)), 100)::text AS org_id"
                 ).compactMap { OrgID(try $0.decode("org_id", as: String.self)) }
             }
+            if let pinned = configuration.orgs { orgs = orgs.filter(pinned.contains) }
         } catch {
             if !Task.isCancelled { logger.error("finding stale claims failed", metadata: ["error": "\(error)"]) }
             return
