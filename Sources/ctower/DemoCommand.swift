@@ -29,6 +29,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Share of delivered messages the mock carrier answers (0...1).")
     var replyRate = 0.12
 
+    @Flag(help: "Judge quiet hours on the real clock even at night (messages then wait for 08:00 local).")
+    var realClock = false
+
     @Option(help: "Log level of the embedded server (its log goes to stderr).")
     var logLevel: Logger.Level = .warning
 
@@ -47,11 +50,12 @@ struct DemoCommand: AsyncParsableCommand {
         options.leads = leads
         options.seed = seed
         options.replyRate = replyRate
+        options.realClock = realClock
         options.home = (ProcessInfo.processInfo.environment["CTOWER_HOME"] ?? ".ctower") + "/demo"
         let screen = ProgressScreen(interactive: isatty(STDOUT_FILENO) == 1)
         let summary = try await DemoRunner(options: options).run { event in screen.show(event) }
         screen.finish()
-        print(Self.table(summary))
+        ProgressScreen.write(Self.table(summary) + "\n")
     }
 
     static func table(_ s: DemoRunner.Summary) -> String {
@@ -67,6 +71,7 @@ struct DemoCommand: AsyncParsableCommand {
             ("  sent", n(s.sent)),
             ("  delivered", n(s.delivered)),
             ("  failed / undelivered", n(s.failed)),
+            ("  no delivery receipt yet", n(s.awaitingReceipt)),
             ("  held by quiet hours (sent when the window opens)", n(s.delayedByQuietHours)),
         ]
         for (reason, count) in s.skipped.sorted(by: { $0.key < $1.key }) {
@@ -103,24 +108,23 @@ final class ProgressScreen: Sendable {
         state.withLock { state in
             switch event {
             case .step(let text):
-                if state.drawn { print("") }
+                if state.drawn { Self.write("\n") }
                 state = ("", -1, false)
-                print("▸ \(text)")
+                Self.write("▸ \(text)\n")
             case .note(let text):
-                if state.drawn { print("") }
+                if state.drawn { Self.write("\n") }
                 state.drawn = false
-                print("  \(text)")
+                Self.write("  \(text)\n")
             case .progress(let label, let done, let total):
                 let percent = Int(min(100, max(0, done * 100 / max(total, 1))))
                 if label == state.label, percent == state.percent { return }
                 if interactive {
                     let filled = percent * 30 / 100
                     let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 30 - filled)
-                    print("\r  \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(bar) \(percent)%", terminator: "")
-                    fflush(nil)
+                    Self.write("\r  \(label.padding(toLength: 9, withPad: " ", startingAt: 0)) \(bar) \(percent)%")
                     state.drawn = true
                 } else if percent / 10 != state.percent / 10 || label != state.label {
-                    print("  \(label) \(percent)%")
+                    Self.write("  \(label) \(percent)%\n")
                 }
                 state.label = label
                 state.percent = percent
@@ -128,7 +132,12 @@ final class ProgressScreen: Sendable {
         }
     }
 
+    /// Straight to the file descriptor: lines appear as they happen even when stdout is a pipe.
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
     func finish() {
-        state.withLock { if $0.drawn { print("") } }
+        state.withLock { if $0.drawn { Self.write("\n") } }
     }
 }

@@ -58,6 +58,8 @@ struct CampaignMessagePlanner {
     let brand: String?
     /// Messages per variant so far in this campaign (fair rotation).
     private(set) var usage: [Int]
+    /// The clock quiet hours are judged by.
+    var clock = ComplianceClock.real
     private var sendTimes: [SendTimeKey: (Date, Bool)] = [:]
 
     private struct SendTimeKey: Hashable {
@@ -112,7 +114,9 @@ struct CampaignMessagePlanner {
         if let known = sendTimes[key] { return known }
         let zones = location.zones.compactMap(TimeZone.init(identifier:))
         let earliest = recipientClock ? QuietHours.localStart(of: start, orgZone: orgZone, in: zones.isEmpty ? [orgZone] : zones) : start
-        let time = QuietHours.sendTime(after: earliest, location: location, window: window, orgZone: orgZone)
+        let time = QuietHours.sendTime(
+            after: earliest.addingTimeInterval(clock.shift), location: location, window: window, orgZone: orgZone
+        ).addingTimeInterval(-clock.shift)
         let result = (time, time > earliest)
         sendTimes[key] = result
         return result

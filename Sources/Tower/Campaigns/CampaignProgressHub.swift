@@ -33,6 +33,14 @@ actor CampaignProgressHub {
     func unsubscribe(_ campaignID: String, token: Int) {
         watchers[campaignID]?.removeValue(forKey: token)?.finish()
         if watchers[campaignID]?.isEmpty == true { watchers[campaignID] = nil }
+        // The last watcher gone: give the LISTEN connection back (and nothing is left listening
+        // when the server stops its database).
+        if watchers.isEmpty, let listening {
+            self.listening = nil
+            pump?.cancel()
+            pump = nil
+            Task { (try? await listening.value)?.stop() }
+        }
     }
 
     private func startListening() async throws {

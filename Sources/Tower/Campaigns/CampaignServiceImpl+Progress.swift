@@ -7,7 +7,8 @@ extension CampaignServiceImpl {
     public func startCampaign(request: StartCampaignRequest, context: ServerContext) async throws -> StartCampaignResponse {
         let id = try IdentityRecords.id(request.campaignID, field: "campaign_id")
         return try await tenancy.transaction(context) { tx, principal in
-            let result = try await CampaignStarter.start(tx, principal: principal, id: id, requested: request.campaignID)
+            let result = try await CampaignStarter.start(
+                tx, principal: principal, id: id, requested: request.campaignID, clock: complianceClock)
             try await Audit.record(
                 tx, principal, action: "campaign.start", targetType: "campaign", targetID: id.text,
                 details: .object([

@@ -9,10 +9,13 @@ import TowerStore
 public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
     let tenancy: Tenancy
     let progressHub: CampaignProgressHub
+    /// The clock quiet hours are judged by when messages are queued (real, except in `ctower demo`).
+    let complianceClock: ComplianceClock
 
-    public init(store: Store) {
+    public init(store: Store, complianceClock: ComplianceClock = .real) {
         tenancy = Tenancy(store: store)
         progressHub = CampaignProgressHub(store: store)
+        self.complianceClock = complianceClock
     }
 
     // MARK: Validation

@@ -18,7 +18,9 @@ enum CampaignStarter {
         var delayedByQuietHours = 0
     }
 
-    static func start(_ tx: Transaction, principal: RequestPrincipal, id: UUIDText, requested: String) async throws -> Result {
+    static func start(
+        _ tx: Transaction, principal: RequestPrincipal, id: UUIDText, requested: String, clock: ComplianceClock = .real
+    ) async throws -> Result {
         let orgID = principal.orgID
         let status = try await CampaignServiceImpl.lockedStatus(tx, id: id, requested: requested)
         guard status == "draft" else {
@@ -45,6 +47,7 @@ enum CampaignStarter {
         }
 
         var planner = try await makePlanner(tx, variants: variants, start: start, recipientClock: recipientClock)
+        planner.clock = clock
         var plannerSkips: [(leadID: UUID, reason: String)] = []
         var after = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         var earliest: Date?

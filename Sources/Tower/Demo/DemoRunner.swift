@@ -23,6 +23,9 @@ public struct DemoRunner: Sendable {
         public var messagesPerSecondPerNumber = 100.0
         /// How long to wait after the campaign for delivery receipts and replies to settle.
         public var settleTimeout: Duration = .seconds(30)
+        /// Keep quiet hours on the real clock even when the country is asleep (the campaign then
+        /// waits for 08:00 in each recipient's zone, which the demo reports instead of waiting).
+        public var realClock = false
         public var pluginDirectories = [CarrierRegistry.Configuration.executableDirectory]
         public var logger = Logger(label: "ctower.demo")
 
@@ -48,6 +51,8 @@ public struct DemoRunner: Sendable {
         public var delivered: Int64 = 0
         public var failed: Int64 = 0
         public var stillQueued: Int64 = 0
+        /// Sent, and the carrier has not confirmed delivery (yet).
+        public var awaitingReceipt: Int64 = 0
         public var delayedByQuietHours: Int64 = 0
         public var skipped: [String: Int64] = [:]
         public var replies: Int64 = 0
@@ -74,6 +79,13 @@ public struct DemoRunner: Sendable {
         serverOptions.port = 0
         serverOptions.logger = options.logger
         serverOptions.pluginDirectories = options.pluginDirectories
+        if !options.realClock, let shifted = Self.businessHoursClock() {
+            serverOptions.complianceClock = shifted
+            report(
+                .note(
+                    "It is \(Self.chicagoTime(Date())) in Chicago: US quiet hours. Quiet hours are judged at \(Self.chicagoTime(Date().addingTimeInterval(shifted.shift))) Central for this demo (--real-clock to keep the real time)"
+                ))
+        }
         serverOptions.initialOrg = TowerServer.InitialOrg(
             name: "Lone Star Land Partners", kind: .agency, ownerEmail: "owner@lonestar-land.example", ownerPassword: password)
         let server = try await TowerServer.start(serverOptions)
@@ -189,6 +201,7 @@ public struct DemoRunner: Sendable {
         summary.optOuts = settled.optOuts
         summary.helpRequests = settled.help
         summary.complianceReplies = settled.complianceReplies
+        summary.awaitingReceipt = settled.awaitingReceipt
         let counts = try await outboundCounts(server: server, orgID: client.id, campaignID: campaign.id)
         summary.delivered = counts.delivered
         summary.failed = counts.failed
@@ -258,6 +271,7 @@ public struct DemoRunner: Sendable {
     }
 
     struct Settled {
+        var awaitingReceipt: Int64 = 0
         var replies: Int64 = 0
         var optOuts: Int64 = 0
         var help: Int64 = 0
@@ -271,6 +285,7 @@ public struct DemoRunner: Sendable {
         let deadline = clock.now + options.settleTimeout
         var last: [Int64] = []
         var stableSince = clock.now
+        var lastReport = clock.now
         var settled = Settled()
         while clock.now < deadline {
             let row = try await server.store.withTransaction(tenant: org, readOnly: true) { tx in
@@ -279,9 +294,10 @@ public struct DemoRunner: Sendable {
                     SELECT
                       (SELECT count(*) FROM messages WHERE direction = 'inbound')::int8 AS replies,
                       (SELECT count(*) FROM opt_outs WHERE revoked_at IS NULL)::int8 AS opt_outs,
-                      (SELECT count(*) FROM messages WHERE direction = 'outbound' AND purpose = 'compliance')::int8 AS compliance,
                       (SELECT count(*) FROM messages WHERE direction = 'outbound' AND purpose = 'compliance'
-                         AND status IN ('sent', 'delivered'))::int8 AS compliance_sent,
+                         AND status IN ('queued', 'claimed', 'sending'))::int8 AS compliance,
+                      (SELECT count(*) FROM messages WHERE direction = 'outbound' AND purpose = 'compliance'
+                         AND status IN ('sent', 'delivered', 'undelivered'))::int8 AS compliance_sent,
                       (SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'sent')::int8 AS awaiting_receipt
                     """
                 ).one()
@@ -289,18 +305,33 @@ public struct DemoRunner: Sendable {
             settled.replies = try row.decode("replies")
             settled.optOuts = try row.decode("opt_outs")
             settled.complianceReplies = try row.decode("compliance_sent")
-            let compliance: Int64 = try row.decode("compliance")
+            let complianceWaiting: Int64 = try row.decode("compliance")
             let awaiting: Int64 = try row.decode("awaiting_receipt")
-            let now = [settled.replies, settled.optOuts, compliance, settled.complianceReplies, awaiting]
+            let now = [settled.replies, settled.optOuts, complianceWaiting, settled.complianceReplies, awaiting]
             if now != last {
                 last = now
                 stableSince = clock.now
-                report(
-                    .note("replies \(settled.replies), opt-outs \(settled.optOuts), compliance answers sent \(settled.complianceReplies)"))
-            } else if clock.now - stableSince >= .seconds(2), awaiting == 0, compliance == settled.complianceReplies {
+                if clock.now - lastReport >= .seconds(2) {
+                    lastReport = clock.now
+                    report(
+                        .note(
+                            "replies \(settled.replies), opt-outs \(settled.optOuts), compliance answers sent \(settled.complianceReplies)")
+                    )
+                }
+            } else if clock.now - stableSince >= .seconds(2), complianceWaiting == 0,
+                awaiting == 0 || clock.now - stableSince >= .seconds(6)
+            {
+                // Nothing moved for a while: a receipt still missing is reported, not waited for.
+                settled.awaitingReceipt = awaiting
                 break
             }
             try await Task.sleep(for: .milliseconds(250))
+        }
+        if clock.now >= deadline, last.count == 5 {
+            report(
+                .note(
+                    "stopped waiting after \(options.settleTimeout): \(last[4]) messages still without a delivery receipt, \(last[2]) compliance answers not yet sent"
+                ))
         }
         settled.help = try await server.store.withTransaction(tenant: org, readOnly: true) { tx in
             try await tx.query(
@@ -327,6 +358,26 @@ public struct DemoRunner: Sendable {
             ).one()
         }
         return (try row.decode("delivered"), try row.decode("failed"))
+    }
+
+    static let central = TimeZone(identifier: "America/Chicago")!
+
+    /// The demo's leads live between Eastern and Pacific time. When it is not between 10:00 and
+    /// 18:00 Central (12:00-20:00 Eastern would leave someone outside 08:00-20:00), the demo
+    /// judges quiet hours as if it were 11:00 Central, so every window is open.
+    static func businessHoursClock(now: Date = Date()) -> ComplianceClock? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = central
+        let hour = calendar.component(.hour, from: now)
+        if (10..<18).contains(hour) { return nil }
+        return ComplianceClock.at(hour: 11, in: central, from: now)
+    }
+
+    static func chicagoTime(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = central
+        let parts = calendar.dateComponents([.hour, .minute], from: date)
+        return String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
     }
 
     static func randomPassword() -> String {

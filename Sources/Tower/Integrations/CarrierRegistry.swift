@@ -66,13 +66,7 @@ public actor CarrierRegistry {
         do {
             let host = try await task.value
             let sink = sink
-            pumps.append(
-                Task {
-                    for await event in host.events {
-                        if case .throttle = event.kind { continue }
-                        event.settle(stored: await sink?(event) ?? false)
-                    }
-                })
+            pumps.append(Task { await Self.pump(host.events, into: sink) })
             return host
         } catch {
             // Let a later call try again (e.g. once the plugin is installed).
@@ -90,6 +84,37 @@ public actor CarrierRegistry {
         try await host.configure(connection: connection.id, credentials: connection.credentials, settings: connection.settings)
         configured[connection.id] = (connection.carrier, connection.fingerprint)
         return host
+    }
+
+    /// Events are stored in `lanes` concurrent lanes: one transaction each, so one lane would
+    /// cap a busy carrier's receipts at a few hundred a second. Events about the same message or
+    /// from the same phone share a lane, so their order holds (a STOP and a later START).
+    static let lanes = 8
+
+    private static func pump(_ events: AsyncStream<CarrierEvent>, into sink: EventSink?) async {
+        var lanes: [AsyncStream<CarrierEvent>.Continuation] = []
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<Self.lanes {
+                let (stream, continuation) = AsyncStream.makeStream(of: CarrierEvent.self)
+                lanes.append(continuation)
+                group.addTask {
+                    for await event in stream { event.settle(stored: await sink?(event) ?? false) }
+                }
+            }
+            for await event in events {
+                let key: String
+                switch event.kind {
+                case .deliveryStatus(let status): key = status.providerMessageID
+                case .inboundMessage(let message): key = message.from
+                case .throttle: continue
+                }
+                var hasher = Hasher()
+                hasher.combine(event.connectionID)
+                hasher.combine(key)
+                lanes[Int(UInt(bitPattern: hasher.finalize()) % UInt(lanes.count))].yield(event)
+            }
+            for lane in lanes { lane.finish() }
+        }
     }
 
     /// Forgets a deleted connection in its plugin.

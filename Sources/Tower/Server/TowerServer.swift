@@ -31,6 +31,9 @@ public final class TowerServer: Sendable {
         public var role: Role = .all
         /// Tuning of the dispatcher (roles `dispatch` and `all`).
         public var dispatch = Dispatcher.Configuration()
+        /// The clock quiet hours are judged by, for campaigns and the dispatcher. Real unless
+        /// `ctower demo` shifts it.
+        public var complianceClock = ComplianceClock.real
 
         public init() {}
     }
@@ -126,7 +129,7 @@ public final class TowerServer: Sendable {
                 AuthServiceImpl(store: store, keys: keys), OrgServiceImpl(store: store, signup: signup), UserServiceImpl(store: store),
                 IntegrationServiceImpl(store: store, keys: keys, registry: carriers),
                 TemplateServiceImpl(store: store), MessageServiceImpl(store: store, feed: inbound), NumberServiceImpl(store: store),
-                CampaignServiceImpl(store: store), LeadServiceImpl(store: store),
+                CampaignServiceImpl(store: store, complianceClock: options.complianceClock), LeadServiceImpl(store: store),
             ]
             var served =
                 [
@@ -154,7 +157,9 @@ public final class TowerServer: Sendable {
             let address = try await server.start()
             var dispatcher: Dispatcher?
             if options.role.dispatches {
-                let started = Dispatcher(store: store, keys: keys, registry: carriers, configuration: options.dispatch, logger: logger)
+                var dispatch = options.dispatch
+                dispatch.complianceClock = options.complianceClock
+                let started = Dispatcher(store: store, keys: keys, registry: carriers, configuration: dispatch, logger: logger)
                 try await started.start()
                 dispatcher = started
             }
