@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Tower
@@ -60,5 +61,41 @@ struct DemoLeadFileTests {
         }
         cells.append(cell)
         return cells
+    }
+}
+
+/// `ctower demo` end to end, small: its own embedded PostgreSQL, the real mock plugin, every step
+/// over HTTP/2. The numbers must add up the way the product promises.
+@Suite("ctower demo, end to end", .enabled(if: IntegrationServiceTests.pluginsBuilt, "build the plugins first: swift build --build-tests"))
+struct DemoRunnerTests {
+    @Test(.timeLimit(.minutes(3))) func theWholeJobAddsUp() async throws {
+        var options = DemoRunner.Options()
+        options.leads = 400
+        options.seed = 11
+        options.replyRate = 0.3
+        options.home = FileManager.default.temporaryDirectory.path + "/ctower-demo-test-\(UUID().uuidString.prefix(8))"
+        options.pluginDirectories = [IntegrationServiceTests.pluginDirectory]
+        defer { try? FileManager.default.removeItem(atPath: options.home) }
+        let steps = Mutex<[String]>([])
+        let summary = try await DemoRunner(options: options).run { event in
+            if case .step(let text) = event { steps.withLock { $0.append(text) } }
+        }
+        #expect(steps.withLock { $0.count } == 7)
+        // Every row is accounted for exactly once.
+        #expect(summary.rows == 400)
+        #expect(summary.imported + summary.merged + summary.duplicates + summary.invalid == summary.rows)
+        #expect(summary.duplicates > 0 && summary.invalid > 0, "the generated file is messy by design")
+        // Each imported lead is a target, and every target's message left the queue one way or another.
+        #expect(summary.targets == summary.imported)
+        #expect(summary.queued + summary.skipped.values.reduce(0, +) == summary.targets)
+        let heldForQuietHours = DemoRunner.businessHoursClock() == nil ? summary.delayedByQuietHours : 0
+        #expect(heldForQuietHours == 0 || summary.stillQueued > 0)
+        #expect(summary.sent == summary.queued - summary.stillQueued)
+        #expect(summary.delivered + summary.failed + summary.awaitingReceipt <= summary.sent)
+        // The mock answers delivered messages; STOP/ALTO opt out, and each opt-out and HELP gets one answer.
+        #expect(summary.replies > 0)
+        #expect(summary.optOuts > 0 && summary.optOuts <= summary.replies)
+        #expect(summary.complianceReplies >= summary.optOuts)
+        #expect(summary.complianceReplies <= summary.optOuts + summary.helpRequests + summary.replies)
     }
 }
