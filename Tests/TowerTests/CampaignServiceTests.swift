@@ -473,3 +473,48 @@ extension GetCampaignRequest {
         return request
     }
 }
+
+/// The progress stream over a real loopback HTTP/2 connection (the in-process channel skips the
+/// transport).
+@Suite("Campaign progress over HTTP/2")
+struct CampaignProgressNetworkTests {
+    @Test func cancellingEndsTheStream() async throws {
+        let f = try await CampaignFixture.make(name: "Progress over HTTP/2")
+        for _ in 0..<2 { try await f.lead(.init()) }
+        let campaign = try await f.create(start: Date().addingTimeInterval(86_400))
+        _ = try await f.start(campaign.id)
+        let server = RPCServer(
+            configuration: .init(host: "127.0.0.1", port: 0, interceptors: [f.env.interceptor]),
+            services: [NumberServiceImpl(store: f.env.store), CampaignServiceImpl(store: f.env.store)])
+        let address = try await server.start()
+        let channel = HTTP2ClientChannel(host: "127.0.0.1", port: address.port!)
+        let client = CampaignService.Client(channel: channel)
+        let (seen, seenContinuation) = AsyncStream<CampaignProgress>.makeStream()
+        var watch = WatchCampaignProgressRequest()
+        watch.campaignID = campaign.id
+        let watcher = Task {
+            try await client.watchCampaignProgress(watch, options: f.options) { stream in
+                var all: [CampaignProgress] = []
+                for try await progress in stream {
+                    all.append(progress)
+                    seenContinuation.yield(progress)
+                }
+                return all
+            }
+        }
+        var updates = seen.makeAsyncIterator()
+        let first = try #require(await updates.next())
+        #expect(first.state == .running)
+        #expect(first.queued == 2)
+        var cancel = CancelCampaignRequest()
+        cancel.campaignID = campaign.id
+        _ = try await client.cancelCampaign(cancel, options: f.options)
+        let all = try await watcher.value
+        let last = try #require(all.last)
+        #expect(last.state == .cancelled)
+        #expect(last.cancelled == 2)
+        #expect(last.queued == 0)
+        await channel.close()
+        await server.shutdown(gracePeriod: .seconds(1))
+    }
+}
