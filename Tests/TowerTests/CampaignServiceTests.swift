@@ -333,7 +333,7 @@ struct CampaignServiceTests {
         #expect(try await f.start(copy.id).queued == 1)
     }
 
-    @Test func progressStreamFollowsMessagesAndEndsOnCompletion() async throws {
+    @Test(.timeLimit(.minutes(1))) func progressStreamFollowsMessagesAndEndsOnCompletion() async throws {
         let f = try await CampaignFixture.make(name: "Progress")
         for _ in 0..<3 { try await f.lead(.init()) }
         let optedOutLater = CampaignFixture.uniquePhone()
@@ -341,8 +341,14 @@ struct CampaignServiceTests {
         let campaign = try await f.create()
         _ = try await f.start(campaign.id)
         let ids = try await f.sql { tx in
-            try await tx.query("SELECT id::text AS id FROM messages WHERE campaign_id = \(UUIDText(campaign.id)) ORDER BY id")
-                .map { try $0.decode("id", as: String.self) }
+            // The message to the phone that opts out comes last.
+            try await tx.query(
+                """
+                SELECT id::text AS id FROM messages WHERE campaign_id = \(UUIDText(campaign.id))
+                ORDER BY to_phone = \(optedOutLater), id
+                """
+            )
+            .map { try $0.decode("id", as: String.self) }
         }
         #expect(ids.count == 4)
 
@@ -471,5 +477,50 @@ extension GetCampaignRequest {
         var request = GetCampaignRequest()
         request.campaignID = id
         return request
+    }
+}
+
+/// The progress stream over a real loopback HTTP/2 connection (the in-process channel skips the
+/// transport).
+@Suite("Campaign progress over HTTP/2")
+struct CampaignProgressNetworkTests {
+    @Test(.timeLimit(.minutes(1))) func cancellingEndsTheStream() async throws {
+        let f = try await CampaignFixture.make(name: "Progress over HTTP/2")
+        for _ in 0..<2 { try await f.lead(.init()) }
+        let campaign = try await f.create(start: Date().addingTimeInterval(86_400))
+        _ = try await f.start(campaign.id)
+        let server = RPCServer(
+            configuration: .init(host: "127.0.0.1", port: 0, interceptors: [f.env.interceptor]),
+            services: [NumberServiceImpl(store: f.env.store), CampaignServiceImpl(store: f.env.store)])
+        let address = try await server.start()
+        let channel = HTTP2ClientChannel(host: "127.0.0.1", port: address.port!)
+        let client = CampaignService.Client(channel: channel)
+        let (seen, seenContinuation) = AsyncStream<CampaignProgress>.makeStream()
+        var watch = WatchCampaignProgressRequest()
+        watch.campaignID = campaign.id
+        let watcher = Task {
+            try await client.watchCampaignProgress(watch, options: f.options) { stream in
+                var all: [CampaignProgress] = []
+                for try await progress in stream {
+                    all.append(progress)
+                    seenContinuation.yield(progress)
+                }
+                return all
+            }
+        }
+        var updates = seen.makeAsyncIterator()
+        let first = try #require(await updates.next())
+        #expect(first.state == .running)
+        #expect(first.queued == 2)
+        var cancel = CancelCampaignRequest()
+        cancel.campaignID = campaign.id
+        _ = try await client.cancelCampaign(cancel, options: f.options)
+        let all = try await watcher.value
+        let last = try #require(all.last)
+        #expect(last.state == .cancelled)
+        #expect(last.cancelled == 2)
+        #expect(last.queued == 0)
+        await channel.close()
+        await server.shutdown(gracePeriod: .seconds(1))
     }
 }

@@ -61,6 +61,15 @@ struct CampaignMessagePlanner {
     /// The clock quiet hours are judged by.
     var clock = ComplianceClock.real
     private var sendTimes: [SendTimeKey: (Date, Bool)] = [:]
+    private var locations: [LocationKey: RecipientLocation] = [:]
+
+    private struct LocationKey: Hashable {
+        var propertyState: String?
+        var county: String?
+        var mailingState: String?
+        var areaCode: String?
+        var timeZone: String?
+    }
 
     private struct SendTimeKey: Hashable {
         var zones: [String]
@@ -86,12 +95,7 @@ struct CampaignMessagePlanner {
     static let maxSegments = 20
 
     mutating func plan(_ recipient: Recipient) -> Outcome {
-        var location = RecipientLocation.of(
-            propertyState: recipient.propertyState, county: recipient.county, mailingState: recipient.mailingState,
-            phone: recipient.phone, areaCodes: areaCodes)
-        if let zone = recipient.timeZone, TimeZone(identifier: zone) != nil, !location.zones.contains(zone) {
-            location.zones = (location.zones + [zone]).sorted()
-        }
+        let location = location(of: recipient)
         guard let index = VariantRotation.next(usage: usage, alreadySent: recipient.alreadySent) else {
             return .skip(reason: "no_unused_variant")
         }
@@ -106,6 +110,21 @@ struct CampaignMessagePlanner {
             Message(
                 variantIndex: index, body: body, segments: encoding.segments, encoding: encoding.charset == .gsm7 ? "gsm7" : "ucs2",
                 location: location, sendAfter: sendAfter, delayedByQuietHours: delayed))
+    }
+
+    /// Audiences cluster in a few states, counties and area codes: each combination is resolved once.
+    private mutating func location(of r: Recipient) -> RecipientLocation {
+        let key = LocationKey(
+            propertyState: r.propertyState, county: r.county, mailingState: r.mailingState,
+            areaCode: RecipientLocation.areaCode(of: r.phone), timeZone: r.timeZone)
+        if let known = locations[key] { return known }
+        var location = RecipientLocation.of(
+            propertyState: r.propertyState, county: r.county, mailingState: r.mailingState, phone: r.phone, areaCodes: areaCodes)
+        if let zone = r.timeZone, TimeZone(identifier: zone) != nil, !location.zones.contains(zone) {
+            location.zones = (location.zones + [zone]).sorted()
+        }
+        locations[key] = location
+        return location
     }
 
     /// Recipients share a handful of (zones, window) pairs, so each is computed once.

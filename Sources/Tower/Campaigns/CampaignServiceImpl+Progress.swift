@@ -46,13 +46,26 @@ extension CampaignServiceImpl {
         let id = try IdentityRecords.id(request.campaignID, field: "campaign_id")
         // Subscribe before the first read, so a change between the read and the wait still wakes us.
         let (token, wakes) = try await progressHub.subscribe(id.text)
-        defer { Task { [progressHub] in await progressHub.unsubscribe(id.text, token: token) } }
+        do {
+            try await streamProgress(id: id, requested: request.campaignID, wakes: wakes, responses: responses, context: context)
+        } catch {
+            await progressHub.unsubscribe(id.text, token: token)
+            throw error
+        }
+        // Awaited, not deferred to a task: the last watcher leaving closes the LISTEN connection.
+        await progressHub.unsubscribe(id.text, token: token)
+    }
+
+    private func streamProgress(
+        id: UUIDText, requested: String, wakes: AsyncStream<Void>, responses: ResponseStreamWriter<CampaignProgress>,
+        context: ServerContext
+    ) async throws {
         var last: CampaignProgress?
         var iterator = wakes.makeAsyncIterator()
         while true {
             let readAt = ContinuousClock.now
             let progress = try await tenancy.transaction(context) { tx, _ in
-                try await Self.readProgress(tx, id: id, requested: request.campaignID)
+                try await Self.readProgress(tx, id: id, requested: requested)
             }
             var comparable = progress
             comparable.observeTime = last?.observeTime

@@ -61,7 +61,7 @@ enum CampaignStarter {
                 FROM campaign_targets t
                 JOIN leads l ON l.id = t.lead_id
                 JOIN lead_phones p ON p.id = t.lead_phone_id
-                WHERE t.campaign_id = \(id) AND t.status = 'pending' AND t.lead_id > \(after)
+                WHERE t.campaign_id = \(id) AND t.status = 'active' AND t.lead_id > \(after)
                 ORDER BY t.lead_id LIMIT \(batchSize)
                 """)
             if rows.isEmpty { break }
@@ -115,7 +115,6 @@ enum CampaignStarter {
                 WHERE t.campaign_id = \(id) AND t.lead_id = x.lead_id
                 """)
         }
-        try await tx.execute("UPDATE campaign_targets t SET status = 'active' WHERE t.campaign_id = \(id) AND t.status = 'pending'")
         // Fair rotation's running totals, and the template's pick counter, in one statement each.
         try await tx.execute(
             """
@@ -252,27 +251,46 @@ enum CampaignStarter {
         if !audience.consent.isEmpty {
             filters.append("EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = l.id AND \(consentMatches))")
         }
-        let optedOut: SQL = "EXISTS (SELECT 1 FROM opt_outs o WHERE o.org_id = p.org_id AND o.phone = p.phone AND o.revoked_at IS NULL)"
-        return try await tx.execute(
+        // Set-based with hash joins: every phone of the audience is looked at once, next to its
+        // active opt-out if any, instead of one probe per lead. Right after a bulk import the
+        // tables' statistics are stale (the app role cannot ANALYZE) and the planner, believing
+        // them tiny, would pick per-lead nested loops that scan the whole org each time: 100,000
+        // leads took minutes that way. So nested loops are off for this one statement.
+        try await tx.execute("SET LOCAL enable_nestloop = off", prepared: false)
+        let inserted = try await tx.execute(
             """
+            WITH audience AS MATERIALIZED (
+                SELECT l.id FROM leads l WHERE \(SQL.join(filters, separator: " AND "))
+            ), phones AS MATERIALIZED (
+                SELECT p.lead_id, p.id, p.position, o.id IS NOT NULL AS opted_out, p.is_valid IS NOT FALSE AS valid,
+                       \(consentMatches) AS consent_ok
+                FROM lead_phones p
+                JOIN audience a ON a.id = p.lead_id
+                LEFT JOIN opt_outs o ON o.org_id = p.org_id AND o.phone = p.phone AND o.revoked_at IS NULL
+            ), best AS (
+                SELECT DISTINCT ON (lead_id) lead_id, id FROM phones
+                WHERE NOT opted_out AND valid AND consent_ok ORDER BY lead_id, position
+            ), summary AS (
+                SELECT lead_id, count(*) FILTER (WHERE NOT opted_out) AS reachable,
+                       count(*) FILTER (WHERE NOT opted_out AND valid) AS usable
+                FROM phones GROUP BY lead_id
+            )
             INSERT INTO campaign_targets (org_id, campaign_id, lead_id, lead_phone_id, status, skip_reason)
             SELECT \(orgID), \(id), a.id, best.id,
-                   CASE WHEN best.id IS NULL THEN 'skipped' ELSE 'pending' END,
+                   CASE WHEN best.id IS NULL THEN 'skipped' ELSE 'active' END,
                    CASE
                        WHEN best.id IS NOT NULL THEN NULL
-                       WHEN NOT EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = a.id) THEN 'no_phone'
-                       WHEN NOT EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = a.id AND NOT \(optedOut)) THEN 'opted_out'
-                       WHEN NOT EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = a.id AND NOT \(optedOut) AND p.is_valid IS NOT FALSE)
-                           THEN 'invalid_phone'
+                       WHEN s.lead_id IS NULL THEN 'no_phone'
+                       WHEN s.reachable = 0 THEN 'opted_out'
+                       WHEN s.usable = 0 THEN 'invalid_phone'
                        ELSE 'consent_mismatch'
                    END
-            FROM (SELECT l.id FROM leads l WHERE \(SQL.join(filters, separator: " AND "))) a
-            LEFT JOIN LATERAL (
-                SELECT p.id FROM lead_phones p
-                WHERE p.lead_id = a.id AND p.is_valid IS NOT FALSE AND \(consentMatches) AND NOT \(optedOut)
-                ORDER BY p.position LIMIT 1
-            ) best ON true
+            FROM audience a
+            LEFT JOIN best ON best.lead_id = a.id
+            LEFT JOIN summary s ON s.lead_id = a.id
             """, prepared: false)
+        try await tx.execute("SET LOCAL enable_nestloop = on", prepared: false)
+        return inserted
     }
 
     /// The planner with the org's zone and quiet hours, state rules and the area-code table.
