@@ -86,7 +86,15 @@ struct PluginProcess: Sendable {
             for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: the executable is still open for writing somewhere, typically a plugin being
+        // installed or replaced in place while another process forks. It clears within moments.
+        var retries = 0
+        while result == ETXTBSY && retries < 20 {
+            retries += 1
+            usleep(5_000)
+            result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         // The child's ends belong to the child now.
         close(stdinPipe[0])
         close(stdoutPipe[1])

@@ -29,7 +29,9 @@ struct IdentityEnvironment: Sendable {
             appURL = cluster.appURL
         }
         var configuration = StoreConfiguration(url: appURL)
-        configuration.poolSize = 6
+        // Every suite shares this store and runs in parallel, with carrier event lanes and
+        // dispatchers of their own: six connections ran out under the full run.
+        configuration.poolSize = 16
         return IdentityEnvironment(
             store: Store(configuration: configuration), keys: .ephemeral(), throttle: LoginThrottle(maxFailures: 1000))
     }

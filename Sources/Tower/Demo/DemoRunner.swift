@@ -201,10 +201,11 @@ public struct DemoRunner: Sendable {
         summary.optOuts = settled.optOuts
         summary.helpRequests = settled.help
         summary.complianceReplies = settled.complianceReplies
-        summary.awaitingReceipt = settled.awaitingReceipt
         let counts = try await outboundCounts(server: server, orgID: client.id, campaignID: campaign.id)
+        summary.sent = counts.sent
         summary.delivered = counts.delivered
         summary.failed = counts.failed
+        summary.awaitingReceipt = counts.awaiting
         return summary
     }
 
@@ -271,7 +272,6 @@ public struct DemoRunner: Sendable {
     }
 
     struct Settled {
-        var awaitingReceipt: Int64 = 0
         var replies: Int64 = 0
         var optOuts: Int64 = 0
         var help: Int64 = 0
@@ -322,7 +322,6 @@ public struct DemoRunner: Sendable {
                 awaiting == 0 || clock.now - stableSince >= .seconds(6)
             {
                 // Nothing moved for a while: a receipt still missing is reported, not waited for.
-                settled.awaitingReceipt = awaiting
                 break
             }
             try await Task.sleep(for: .milliseconds(250))
@@ -344,20 +343,24 @@ public struct DemoRunner: Sendable {
         return settled
     }
 
-    private func outboundCounts(server: TowerServer, orgID: String, campaignID: String) async throws -> (delivered: Int64, failed: Int64) {
+    private func outboundCounts(server: TowerServer, orgID: String, campaignID: String) async throws -> (
+        sent: Int64, delivered: Int64, failed: Int64, awaiting: Int64
+    ) {
         guard let org = OrgID(orgID), let campaign = UUIDText(campaignID) else {
             throw DomainError.invalid("campaign_id", "the demo's ids are not UUIDs")
         }
         let row = try await server.store.withTransaction(tenant: org, readOnly: true) { tx in
             try await tx.query(
                 """
-                SELECT count(*) FILTER (WHERE status = 'delivered')::int8 AS delivered,
-                       count(*) FILTER (WHERE status IN ('failed', 'undelivered'))::int8 AS failed
+                SELECT count(*) FILTER (WHERE sent_at IS NOT NULL)::int8 AS sent,
+                       count(*) FILTER (WHERE status = 'delivered')::int8 AS delivered,
+                       count(*) FILTER (WHERE status IN ('failed', 'undelivered'))::int8 AS failed,
+                       count(*) FILTER (WHERE status = 'sent')::int8 AS awaiting
                 FROM messages WHERE campaign_id = \(campaign)
                 """
             ).one()
         }
-        return (try row.decode("delivered"), try row.decode("failed"))
+        return (try row.decode("sent"), try row.decode("delivered"), try row.decode("failed"), try row.decode("awaiting"))
     }
 
     static let central = TimeZone(identifier: "America/Chicago")!

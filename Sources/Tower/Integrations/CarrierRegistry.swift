@@ -88,8 +88,9 @@ public actor CarrierRegistry {
 
     /// Events are stored in `lanes` concurrent lanes: one transaction each, so one lane would
     /// cap a busy carrier's receipts at a few hundred a second. Events about the same message or
-    /// from the same phone share a lane, so their order holds (a STOP and a later START).
-    static let lanes = 8
+    /// from the same phone share a lane, so their order holds (a STOP and a later START). Four
+    /// lanes leave most of a 10-connection pool to API calls and the dispatcher.
+    static let lanes = 4
 
     private static func pump(_ events: AsyncStream<CarrierEvent>, into sink: EventSink?) async {
         var lanes: [AsyncStream<CarrierEvent>.Continuation] = []
