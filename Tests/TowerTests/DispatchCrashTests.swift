@@ -68,17 +68,8 @@ struct DispatchCrashTests {
         }
         try await child.kill(SIGTERM)
 
-        let ledger = fixture.ledger()
-        let rows = try await fixture.messages()
-        var timesSent: [String: Int] = [:]
-        for line in ledger { timesSent[line.key, default: 0] += 1 }
-        let byKey = Dictionary(ledger.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        let duplicated = timesSent.filter { $0.value > 1 }
-        let lost = rows.filter { timesSent[$0.key] == nil }
-        let disagreeing = rows.filter { row in
-            guard let line = byKey[row.key] else { return false }
-            return row.status != "sent" || row.providerID != line.providerID || row.fromPhone != line.from
-        }
+        let (ledger, rows) = (fixture.ledger(), try await fixture.messages())
+        let (duplicated, lost, disagreeing) = DispatchFixture.compare(ledger: ledger, rows: rows)
         let statuses = try await fixture.statusCounts()
         // The children log each recovery: how many rows were in doubt (handed off, outcome unknown).
         let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

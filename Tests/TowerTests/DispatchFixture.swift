@@ -176,6 +176,21 @@ struct DispatchFixture: Sendable {
         }
     }
 
+    /// The exactly-once verdict of a crash test: keys the carrier got more than once, rows it
+    /// never got, and rows whose status, provider id or sender differ from the carrier's record.
+    static func compare(ledger: [LedgerLine], rows: [SentRow]) -> (
+        duplicated: [String: Int], lost: [SentRow], disagreeing: [SentRow]
+    ) {
+        var timesSent: [String: Int] = [:]
+        for line in ledger { timesSent[line.key, default: 0] += 1 }
+        let byKey = Dictionary(ledger.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let disagreeing = rows.filter { row in
+            guard let line = byKey[row.key] else { return false }
+            return row.status != "sent" || row.providerID != line.providerID || row.fromPhone != line.from
+        }
+        return (timesSent.filter { $0.value > 1 }, rows.filter { timesSent[$0.key] == nil }, disagreeing)
+    }
+
     /// Polls until `condition` holds or `timeout` passes.
     static func waitUntil(timeout: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout

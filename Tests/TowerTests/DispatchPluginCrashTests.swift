@@ -53,17 +53,8 @@ struct DispatchPluginCrashTests {
         await dispatcher.stop()
         await registry.shutdown()
 
-        let ledger = fixture.ledger()
-        let rows = try await fixture.messages()
-        var timesSent: [String: Int] = [:]
-        for line in ledger { timesSent[line.key, default: 0] += 1 }
-        let byKey = Dictionary(ledger.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        let duplicated = timesSent.filter { $0.value > 1 }
-        let lost = rows.filter { timesSent[$0.key] == nil }
-        let disagreeing = rows.filter { row in
-            guard let line = byKey[row.key] else { return false }
-            return row.status != "sent" || row.providerID != line.providerID || row.fromPhone != line.from
-        }
+        let (ledger, rows) = (fixture.ledger(), try await fixture.messages())
+        let (duplicated, lost, disagreeing) = DispatchFixture.compare(ledger: ledger, rows: rows)
         print("dispatch plugin-crash test: \(count) messages, \(kills) SIGKILLs at ledger sizes \(ledgerAtKills)")
         let statuses = try await fixture.statusCounts()
         #expect(finished, "messages left unfinished: \(statuses)")
