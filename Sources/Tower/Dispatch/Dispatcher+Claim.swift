@@ -337,6 +337,9 @@ extension Dispatcher {
             INSERT INTO phone_number_daily_usage AS u (org_id, phone_number_id, day, sent_count)
             SELECT \(org), v.id, (clock_timestamp() AT TIME ZONE 'UTC')::date, v.n::int
             FROM unnest(\(reserved.map(\.key)), \(reserved.map(\.value))) AS v(id, n)
+            -- Usage rows are locked in number order everywhere (here and when a hand-off gives
+            -- back unused reservations), so concurrent claims and hand-offs cannot deadlock.
+            ORDER BY v.id
             ON CONFLICT (phone_number_id, day) DO UPDATE SET sent_count = u.sent_count + excluded.sent_count
             """)
     }

@@ -261,8 +261,16 @@ extension Dispatcher {
             for id in optedOut { outcome.auditOnly(id, reason: "opted_out") }
             try await outcome.apply(tx, org: org)
         }
-        let numbers = Array(Set(unused.keys).union(usedSegments.keys))
+        let numbers = Array(Set(unused.keys).union(usedSegments.keys)).sorted { $0.uuidString < $1.uuidString }
         if !numbers.isEmpty {
+            // In number order, as the claim takes them: no deadlock between hand-offs and claims.
+            try await tx.execute(
+                """
+                SELECT count(*) FROM (
+                    SELECT 1 FROM phone_number_daily_usage u
+                    WHERE u.phone_number_id = ANY (\(numbers)) AND u.day = (clock_timestamp() AT TIME ZONE 'UTC')::date
+                    ORDER BY u.phone_number_id FOR UPDATE) locked
+                """)
             try await tx.execute(
                 """
                 UPDATE phone_number_daily_usage u

@@ -70,12 +70,18 @@ enum CarrierEventRecorder {
             // A carrier can report on a message before the dispatcher has written down the
             // carrier's id for it (the answer to Send and the status race). Such a status is
             // not dropped: the caller leaves it unacknowledged and the carrier sends it again.
+            // The send may also have been recorded between the insert above and this check (each
+            // statement sees what was committed when it began): then too the status must come
+            // again, unless this very event is already stored (a plain redelivery).
             if !status.idempotencyKey.isEmpty,
                 try await tx.query(
                     """
                     SELECT 1 AS one FROM messages m
                     WHERE m.idempotency_key = \(status.idempotencyKey) AND m.direction = 'outbound'
-                      AND m.status IN ('claimed', 'sending') AND m.provider_message_id IS NULL
+                      AND ((m.status IN ('claimed', 'sending') AND m.provider_message_id IS NULL)
+                           OR (m.carrier_connection_id = \(connectionID) AND m.provider_message_id = \(status.providerMessageID)))
+                      AND NOT EXISTS (SELECT 1 FROM message_status_events e
+                                      WHERE e.message_id = m.id AND e.carrier_event_id = \(eventID))
                     """
                 ).firstRow != nil
             {
