@@ -291,6 +291,25 @@ struct CampaignServiceTests {
         #expect(try await client.listCampaigns(list, options: f.options).campaigns.map(\.id) == [draft.id])
     }
 
+    @Test func resumingACampaignWithNothingLeftCompletesIt() async throws {
+        let f = try await CampaignFixture.make(name: "Resume finished")
+        try await f.lead(.init())
+        let campaign = try await f.create()
+        _ = try await f.start(campaign.id)
+        var pause = PauseCampaignRequest()
+        pause.campaignID = campaign.id
+        _ = try await f.campaigns.pauseCampaign(pause, options: f.options)
+        // An opt-out cancels the only queued message while the campaign is paused.
+        try await f.sql { tx in
+            try await tx.execute(
+                "UPDATE messages SET status = 'cancelled', skip_reason = 'opted_out' WHERE campaign_id = \(UUIDText(campaign.id))")
+        }
+        #expect(try await f.campaigns.getCampaign(GetCampaignRequest.with(campaign.id), options: f.options).state == .paused)
+        var resume = ResumeCampaignRequest()
+        resume.campaignID = campaign.id
+        #expect(try await f.campaigns.resumeCampaign(resume, options: f.options).state == .completed)
+    }
+
     @Test func cloneCopiesSettingsIntoADraft() async throws {
         let f = try await CampaignFixture.make(name: "Clone")
         let lead = try await f.lead(.init())

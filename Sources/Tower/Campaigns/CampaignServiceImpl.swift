@@ -334,9 +334,17 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
     }
 
     public func resumeCampaign(request: ResumeCampaignRequest, context: ServerContext) async throws -> Campaign {
-        try await transition(request.campaignID, from: ["paused"], to: "running", verb: "resumed", context: context) { tx, _ in
-            try await tx.notify(channel: CampaignStarter.dispatchChannel)
-            return .object([])
+        try await transition(request.campaignID, from: ["paused"], to: "running", verb: "resumed", context: context) { tx, id in
+            // Opt-outs may have cancelled the last queued messages while it was paused.
+            let finished = try await tx.execute(
+                """
+                UPDATE campaigns c SET status = 'completed', completed_at = now()
+                WHERE c.id = \(id) AND NOT EXISTS (
+                    SELECT 1 FROM messages m WHERE m.org_id = c.org_id AND m.campaign_id = c.id
+                    AND m.status IN ('queued', 'claimed', 'sending'))
+                """)
+            if finished == 0 { try await tx.notify(channel: CampaignStarter.dispatchChannel) }
+            return .object([("completed", .bool(finished > 0))])
         }
     }
 
