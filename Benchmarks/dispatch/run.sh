@@ -132,11 +132,14 @@ COMMIT;" >/dev/null
 
 wait_done() {
   local campaign=$1 timeout=$2 left
-  for _ in $(seq 1 $((timeout * 5))); do
-    left=$(sql "SELECT count(*) FROM messages WHERE org_id = '$org' AND campaign_id = '$campaign' AND status IN ('queued', 'claimed', 'sending')")
-    [[ $left == 0 ]] && return
+  for _ in $(seq 1 $((timeout * 4))); do
+    # Cheap on purpose (it runs during the measurement): queued rows through the claim index,
+    # in-flight ones through the claims index.
+    left=$(sql "SELECT EXISTS (SELECT 1 FROM messages WHERE org_id = '$org' AND status = 'queued' AND send_after < 'infinity')
+                    OR EXISTS (SELECT 1 FROM messages WHERE claimed_by IS NOT NULL AND claimed_at > '-infinity')")
+    [[ $left == f ]] && return
     kill -0 "$pid" 2>/dev/null || die "the dispatcher died; see $work/dispatch.log"
-    sleep 0.2
+    sleep 0.25
   done
   die "campaign $campaign did not finish within ${timeout}s ($left left)"
 }
