@@ -324,13 +324,15 @@ extension Dispatcher {
     /// Writes the numbers' moved slots and today's reservations back, in the claim's transaction.
     static func saveReservations(_ tx: Transaction, org: OrgID, planner: SenderPlanner) async throws {
         guard !planner.touched.isEmpty else { return }
-        let touched = Array(planner.touched)
+        // Number order everywhere (here and in the hand-off's usage update): no two transactions
+        // lock the same usage rows in opposite orders.
+        let touched = planner.touched.sorted { $0.uuidString < $1.uuidString }
         try await tx.execute(
             """
             UPDATE phone_numbers n SET next_send_at = v.at
             FROM unnest(\(touched), \(touched.map { planner.numbers[$0]!.nextSlot })) AS v(id, at) WHERE n.id = v.id
             """)
-        let reserved = Array(planner.reservations)
+        let reserved = planner.reservations.sorted { $0.key.uuidString < $1.key.uuidString }
         try await tx.execute(
             """
             INSERT INTO phone_number_daily_usage AS u (org_id, phone_number_id, day, sent_count)

@@ -262,7 +262,7 @@ extension Dispatcher {
             for id in optedOut { outcome.auditOnly(id, reason: "opted_out") }
             try await outcome.apply(tx, org: org)
         }
-        let numbers = Array(Set(unused.keys).union(usedSegments.keys))
+        let numbers = Set(unused.keys).union(usedSegments.keys).sorted { $0.uuidString < $1.uuidString }
         if !numbers.isEmpty {
             try await tx.execute(
                 """
