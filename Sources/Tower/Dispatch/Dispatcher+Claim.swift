@@ -47,9 +47,10 @@ extension Dispatcher {
     /// few milliseconds early does not change a number's rate (its slots are absolute).
     static let handOffTolerance: TimeInterval = 0.01
 
-    /// One transaction in the org: claim due rows, gate them, choose senders and reserve their
+    /// One transaction in the org: lock due rows, gate them, choose senders and reserve their
     /// slots. Refusals become `skipped`, delays go back to the queue with a later `send_after`
-    /// (both audited, set-based); the rest stay `claimed` by this dispatcher for `handOff`.
+    /// (both audited, set-based); the rest become `sending` (slot due now) or `claimed` by this
+    /// dispatcher until their slot, for `handOff`.
     func claim(org: OrgID) async throws -> ClaimPlan {
         let me = configuration.instanceID
         let batchSize = configuration.batchSize
