@@ -13,8 +13,11 @@ ALTER TABLE phone_numbers ADD COLUMN next_send_at timestamptz NOT NULL DEFAULT '
 -- message sent back to the queue forgets such a sender, but keeps one that was set on purpose.
 ALTER TABLE messages ADD COLUMN sender_assigned boolean NOT NULL DEFAULT false;
 
--- Claims to recover after a dispatcher died (oldest first).
-CREATE INDEX messages_in_flight_idx ON messages (claimed_at) WHERE status IN ('claimed', 'sending');
+-- Claims to recover after a dispatcher died (oldest first). claimed_by is set only while a
+-- dispatcher holds the row (claimed or sending), so this index stays as small as the work in
+-- flight; its predicate is one the hand-off's own statements (by id) never imply, so they keep
+-- using the primary key instead of walking this index's not-yet-vacuumed entries.
+CREATE INDEX messages_claims_idx ON messages (claimed_at) WHERE claimed_by IS NOT NULL;
 -- State caps count recent messages to one phone.
 CREATE INDEX messages_recipient_idx ON messages (org_id, to_phone) WHERE direction = 'outbound';
 
@@ -45,7 +48,7 @@ CREATE FUNCTION ctower_dispatch_stale_orgs(p_stale_before timestamptz, p_limit i
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
         SELECT DISTINCT m.org_id FROM messages m
-        WHERE m.status IN ('claimed', 'sending') AND m.claimed_at < p_stale_before
+        WHERE m.claimed_by IS NOT NULL AND m.claimed_at < p_stale_before AND m.status IN ('claimed', 'sending')
         LIMIT p_limit
     $$;
 

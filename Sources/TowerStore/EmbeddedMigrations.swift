@@ -1721,8 +1721,11 @@ enum EmbeddedMigrations {
             -- message sent back to the queue forgets such a sender, but keeps one that was set on purpose.
             ALTER TABLE messages ADD COLUMN sender_assigned boolean NOT NULL DEFAULT false;
             
-            -- Claims to recover after a dispatcher died (oldest first).
-            CREATE INDEX messages_in_flight_idx ON messages (claimed_at) WHERE status IN ('claimed', 'sending');
+            -- Claims to recover after a dispatcher died (oldest first). claimed_by is set only while a
+            -- dispatcher holds the row (claimed or sending), so this index stays as small as the work in
+            -- flight; its predicate is one the hand-off's own statements (by id) never imply, so they keep
+            -- using the primary key instead of walking this index's not-yet-vacuumed entries.
+            CREATE INDEX messages_claims_idx ON messages (claimed_at) WHERE claimed_by IS NOT NULL;
             -- State caps count recent messages to one phone.
             CREATE INDEX messages_recipient_idx ON messages (org_id, to_phone) WHERE direction = 'outbound';
             
@@ -1753,7 +1756,7 @@ enum EmbeddedMigrations {
                 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
                 AS $$
                     SELECT DISTINCT m.org_id FROM messages m
-                    WHERE m.status IN ('claimed', 'sending') AND m.claimed_at < p_stale_before
+                    WHERE m.claimed_by IS NOT NULL AND m.claimed_at < p_stale_before AND m.status IN ('claimed', 'sending')
                     LIMIT p_limit
                 $$;
             

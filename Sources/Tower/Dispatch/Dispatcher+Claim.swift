@@ -47,9 +47,10 @@ extension Dispatcher {
     /// few milliseconds early does not change a number's rate (its slots are absolute).
     static let handOffTolerance: TimeInterval = 0.01
 
-    /// One transaction in the org: claim due rows, gate them, choose senders and reserve their
+    /// One transaction in the org: lock due rows, gate them, choose senders and reserve their
     /// slots. Refusals become `skipped`, delays go back to the queue with a later `send_after`
-    /// (both audited, set-based); the rest stay `claimed` by this dispatcher for `handOff`.
+    /// (both audited, set-based); the rest become `sending` (slot due now) or `claimed` by this
+    /// dispatcher until their slot, for `handOff`.
     func claim(org: OrgID) async throws -> ClaimPlan {
         let me = configuration.instanceID
         let batchSize = configuration.batchSize
@@ -325,13 +326,15 @@ extension Dispatcher {
     /// Writes the numbers' moved slots and today's reservations back, in the claim's transaction.
     static func saveReservations(_ tx: Transaction, org: OrgID, planner: SenderPlanner) async throws {
         guard !planner.touched.isEmpty else { return }
-        let touched = Array(planner.touched)
+        // Number order everywhere (here and in the hand-off's usage update): no two transactions
+        // lock the same usage rows in opposite orders.
+        let touched = planner.touched.sorted { $0.uuidString < $1.uuidString }
         try await tx.execute(
             """
             UPDATE phone_numbers n SET next_send_at = v.at
             FROM unnest(\(touched), \(touched.map { planner.numbers[$0]!.nextSlot })) AS v(id, at) WHERE n.id = v.id
             """)
-        let reserved = Array(planner.reservations)
+        let reserved = planner.reservations.sorted { $0.key.uuidString < $1.key.uuidString }
         try await tx.execute(
             """
             INSERT INTO phone_number_daily_usage AS u (org_id, phone_number_id, day, sent_count)

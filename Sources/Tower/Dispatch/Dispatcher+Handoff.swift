@@ -91,7 +91,7 @@ extension Dispatcher {
             if outcomes.isEmpty {
                 optedOut = try await tx.query(
                     """
-                    UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out'
+                    UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out', claimed_by = NULL
                     WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.purpose <> 'compliance'
                       AND m.to_phone = ANY (ARRAY(
                           SELECT o.phone FROM opt_outs o
@@ -239,7 +239,8 @@ extension Dispatcher {
         if !sentIDs.isEmpty {
             try await tx.execute(
                 """
-                UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), provider_message_id = NULLIF(v.provider_id, ''),
+                UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), claimed_by = NULL,
+                    provider_message_id = NULLIF(v.provider_id, ''),
                     segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
                 FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
                 WHERE m.id = v.id AND m.id = ANY (\(sentIDs)) AND m.status = 'sending'
@@ -251,7 +252,7 @@ extension Dispatcher {
         if !failedIDs.isEmpty {
             try await tx.execute(
                 """
-                UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code
+                UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code, claimed_by = NULL
                 FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code)
                 WHERE m.id = v.id AND m.id = ANY (\(failedIDs)) AND m.status = 'sending'
                 """)
@@ -261,7 +262,7 @@ extension Dispatcher {
             for id in optedOut { outcome.auditOnly(id, reason: "opted_out") }
             try await outcome.apply(tx, org: org)
         }
-        let numbers = Array(Set(unused.keys).union(usedSegments.keys)).sorted { $0.uuidString < $1.uuidString }
+        let numbers = Set(unused.keys).union(usedSegments.keys).sorted { $0.uuidString < $1.uuidString }
         if !numbers.isEmpty {
             // In number order, as the claim takes them: no deadlock between hand-offs and claims.
             try await tx.execute(

@@ -52,14 +52,15 @@ extension Dispatcher {
                     from_phone = CASE WHEN m.sender_assigned THEN NULL ELSE m.from_phone END,
                     carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
                     sender_assigned = false
-                WHERE m.id IN (SELECT x.id FROM messages x WHERE x.status = 'claimed' AND x.claimed_at < now() - make_interval(secs => \(lease))
+                WHERE m.id IN (SELECT x.id FROM messages x
+                               WHERE x.claimed_by IS NOT NULL AND x.status = 'claimed' AND x.claimed_at < now() - make_interval(secs => \(lease))
                                FOR UPDATE SKIP LOCKED)
                 """)
             let rows = try await tx.query(
                 """
                 WITH stale AS (
                     SELECT x.id, x.claimed_at FROM messages x
-                    WHERE x.status = 'sending' AND x.claimed_at < now() - make_interval(secs => \(lease))
+                    WHERE x.claimed_by IS NOT NULL AND x.status = 'sending' AND x.claimed_at < now() - make_interval(secs => \(lease))
                     ORDER BY x.claimed_at LIMIT 2000 FOR UPDATE SKIP LOCKED)
                 UPDATE messages m SET claimed_by = \(me), claimed_at = now()
                 FROM stale WHERE m.id = stale.id
@@ -117,7 +118,8 @@ extension Dispatcher {
             if !sentIDs.isEmpty {
                 try await tx.execute(
                     """
-                    UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), provider_message_id = NULLIF(v.provider_id, '')
+                    UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), claimed_by = NULL,
+                        provider_message_id = NULLIF(v.provider_id, '')
                     FROM unnest(\(sentIDs), \(providerIDs)::text[]) AS v(id, provider_id)
                     WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                     """)

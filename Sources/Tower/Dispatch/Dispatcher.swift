@@ -60,7 +60,7 @@ public final class Dispatcher: Sendable {
     let configuration: Configuration
     let logger: Logger
     let wake = WakeSignal()
-    private let loop = Mutex<Task<Void, Never>?>(nil)
+    private let loop = Mutex<[Task<Void, Never>]>([])
     private let connections = Mutex<[UUID: CachedConnection]>([:])
     private let limiters = Mutex<[String: AsyncSemaphore]>([:])
 
@@ -83,21 +83,29 @@ public final class Dispatcher: Sendable {
     /// LISTENs and starts the loop in the background.
     public func start() async throws {
         let listener = try await store.listen(to: [Self.channel])
-        let task = Task { await self.run(listener: listener) }
-        loop.withLock { $0 = task }
+        let run = Task { await self.run(listener: listener) }
+        // The sweep has its own task so a long backlog does not delay recovering a dead peer's claims.
+        let sweepEvery = max(min(configuration.claimLease / 2, configuration.idleWake), .milliseconds(200))
+        let sweep = Task {
+            while !Task.isCancelled {
+                await self.recoverStaleClaims()
+                try? await Task.sleep(for: sweepEvery)
+            }
+        }
+        loop.withLock { $0 = [run, sweep] }
         logger.info("dispatcher started", metadata: ["instance": "\(configuration.instanceID)"])
     }
 
     /// Stops claiming and waits for the loop to end. Claims still held are recovered by the next
     /// dispatcher once their lease runs out.
     public func stop() async {
-        let task = loop.withLock { task -> Task<Void, Never>? in
-            defer { task = nil }
-            return task
+        let tasks = loop.withLock { tasks -> [Task<Void, Never>] in
+            defer { tasks = [] }
+            return tasks
         }
-        task?.cancel()
+        for task in tasks { task.cancel() }
         wake.signal()
-        await task?.value
+        for task in tasks { await task.value }
     }
 
     /// Wakes the loop now (e.g. right after queueing in this process).
@@ -112,13 +120,7 @@ public final class Dispatcher: Sendable {
             notifications.cancel()
             listener.stop()
         }
-        let sweepEvery = max(min(configuration.claimLease / 2, configuration.idleWake), .milliseconds(200))
-        var lastSweep = ContinuousClock.now - sweepEvery
         while !Task.isCancelled {
-            if ContinuousClock.now - lastSweep >= sweepEvery {
-                await recoverStaleClaims()
-                lastSweep = .now
-            }
             let orgs: [OrgID]
             do {
                 orgs = try await dueOrgs()
@@ -129,8 +131,7 @@ public final class Dispatcher: Sendable {
                 continue
             }
             if orgs.isEmpty {
-                let untilSweep = sweepEvery - (ContinuousClock.now - lastSweep)
-                await wake.wait(timeout: max(.milliseconds(1), min(await untilNextDue(), untilSweep)))
+                await wake.wait(timeout: await untilNextDue())
                 continue
             }
             let claimed = await drain(orgs)

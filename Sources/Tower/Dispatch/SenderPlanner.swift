@@ -36,6 +36,10 @@ struct SenderPlanner: Sendable {
     private(set) var touched: Set<UUID> = []
     /// Reservations per number, for the daily usage counter.
     private(set) var reservations: [UUID: Int] = [:]
+    /// Where deferred messages would fall if the numbers kept their pace: successive deferrals
+    /// get successive times, so the queue comes back at the pool's rate instead of all at once.
+    /// Never written back; only real reservations move a number's slot.
+    private var projected: [UUID: Date] = [:]
 
     init(numbers: [SenderNumber], horizon: TimeInterval) {
         self.numbers = Dictionary(numbers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -73,9 +77,15 @@ struct SenderPlanner: Sendable {
             }
         }
         guard var number = chosen else { return .deferred(until: nextDay) }
-        let at = slot(number)
-        guard at <= limit else { return .deferred(until: at) }
         let mps = min(number.messagesPerSecond, campaignMPS ?? .infinity)
+        let at = slot(number)
+        guard at <= limit else {
+            func projection(_ n: SenderNumber) -> Date { max(projected[n.id] ?? slot(n), slot(n)) }
+            let later = eligible.min { projection($0) < projection($1) } ?? number
+            let until = projection(later)
+            projected[later.id] = until.addingTimeInterval(1 / max(min(later.messagesPerSecond, campaignMPS ?? .infinity), 0.001))
+            return .deferred(until: until)
+        }
         number.nextSlot = at.addingTimeInterval(1 / max(mps, 0.001))
         number.usedToday += 1
         numbers[number.id] = number
