@@ -191,7 +191,7 @@ public struct TemplateServiceImpl: TemplateService.ServiceProtocol {
             } else if edit.body == nil {
                 violations.append(("\(field).body", "a new variant (no variant_id) needs a body"))
             }
-            if edit.variantID.isEmpty == false, edit.body == nil, edit.enabled == nil {
+            if !edit.variantID.isEmpty, edit.body == nil, edit.enabled == nil {
                 violations.append((field, "set body and/or enabled to change this variant"))
             }
             if let body = edit.body { violations += Self.bodyViolations(body, field: "\(field).body") }
