@@ -133,9 +133,7 @@ struct CampaignMessagePlanner {
         if let known = sendTimes[key] { return known }
         let zones = location.zones.compactMap(TimeZone.init(identifier:))
         let earliest = recipientClock ? QuietHours.localStart(of: start, orgZone: orgZone, in: zones.isEmpty ? [orgZone] : zones) : start
-        let time = QuietHours.sendTime(
-            after: earliest.addingTimeInterval(clock.shift), location: location, window: window, orgZone: orgZone
-        ).addingTimeInterval(-clock.shift)
+        let time = clock.sendTime(after: earliest, zones: location.zones, window: window, orgZone: orgZone) ?? earliest
         let result = (time, time > earliest)
         sendTimes[key] = result
         return result

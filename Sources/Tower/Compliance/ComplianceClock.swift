@@ -24,9 +24,16 @@ public struct ComplianceClock: Sendable, Hashable {
         return ComplianceClock(shift: target.timeIntervalSince(date))
     }
 
-    /// The earliest real instant at or after `date` that the window allows in every zone, judged
-    /// on this clock (see `QuietHours.nextAllowedSendTime`).
-    public func nextAllowedSendTime(after date: Date, in zones: [TimeZone], window: QuietHours.Window) -> Date? {
-        QuietHours.nextAllowedSendTime(after: date.addingTimeInterval(shift), in: zones, window: window)?.addingTimeInterval(-shift)
+    /// The earliest real instant at or after `date` that `window` allows in every zone the
+    /// recipient may be in (IANA names), judged on this clock. No known zone, or zones whose
+    /// windows never overlap: the org's zone, the conservative default. nil when the window is
+    /// empty (an org window and a state window that do not meet).
+    public func sendTime(after date: Date, zones: [String], window: QuietHours.Window, orgZone: TimeZone) -> Date? {
+        let local = date.addingTimeInterval(shift)
+        let known = zones.compactMap(TimeZone.init(identifier:))
+        let answer =
+            (known.isEmpty ? nil : QuietHours.nextAllowedSendTime(after: local, in: known, window: window))
+            ?? QuietHours.nextAllowedSendTime(after: local, in: [orgZone], window: window)
+        return answer?.addingTimeInterval(-shift)
     }
 }

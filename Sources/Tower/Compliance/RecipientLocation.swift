@@ -80,16 +80,6 @@ extension QuietHours {
         return window
     }
 
-    /// When a message to `location` may go at the earliest, at or after `start`. Unknown
-    /// location, or zones whose windows never overlap: the org's zone, the conservative default.
-    public static func sendTime(
-        after start: Date, location: RecipientLocation, window: Window, orgZone: TimeZone
-    ) -> Date {
-        let zones = location.zones.compactMap(TimeZone.init(identifier:))
-        if !zones.isEmpty, let time = nextAllowedSendTime(after: start, in: zones, window: window) { return time }
-        return nextAllowedSendTime(after: start, in: [orgZone], window: window) ?? start
-    }
-
     /// A wall-clock start ("09:00 on June 3", read in `orgZone` from `instant`) applied in each of
     /// `zones`: the latest of those local instants, so no recipient zone gets it early.
     public static func localStart(of instant: Date, orgZone: TimeZone, in zones: [TimeZone]) -> Date {

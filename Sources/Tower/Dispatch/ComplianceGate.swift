@@ -75,12 +75,8 @@ struct ComplianceGate: Sendable {
     private mutating func nextAllowedTime(zones: [String], window: QuietHours.Window, now: Date) -> Date {
         let key = QuietHoursKey(zones: zones, window: window)
         if let cached = cache[key] { return cached }
-        let known = zones.compactMap(TimeZone.init(identifier:))
-        let answer =
-            clock.nextAllowedSendTime(after: now, in: known.isEmpty ? [orgZone] : known, window: window)
-            // Zones whose windows never overlap: the org's conservative default zone decides.
-            ?? clock.nextAllowedSendTime(after: now, in: [orgZone], window: window)
-            ?? now.addingTimeInterval(3600)
+        // An empty window never opens: look again in an hour (the message is never sent early).
+        let answer = clock.sendTime(after: now, zones: zones, window: window, orgZone: orgZone) ?? now.addingTimeInterval(3600)
         cache[key] = answer
         return answer
     }
