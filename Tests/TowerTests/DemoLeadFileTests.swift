@@ -22,13 +22,16 @@ struct DemoLeadFileTests {
     }
 
     @Test("the file is messy the way real lists are: bad phones, repeated owners, every phone format")
-    func messy() {
-        let lines = DemoLeadFile(rows: 2_000, seed: 1).csv().components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }
+    func messy() throws {
+        // Read with the importer's own CSV reader, as ImportLeads will read it.
+        var reader = CSVReader()
+        var records: [[String]] = []
+        try reader.feed(Array(DemoLeadFile(rows: 2_000, seed: 1).csv().utf8)) { records.append($0) }
+        try reader.finish { records.append($0) }
+        #expect(records.first == DemoLeadFile.header && records.count == 2_001)
         var valid = 0, invalid = 0
         var owners: [String: Int] = [:]
-        for line in lines {
-            // No generated cell holds a comma except quoted street names; split on the quoted-aware CSV rule.
-            let cells = Self.split(line)
+        for cells in records.dropFirst() {
             #expect(cells.count == DemoLeadFile.header.count)
             for phone in cells[10...12] where !phone.isEmpty {
                 switch PhoneNumberNormalizer.normalize(phone) {
@@ -42,25 +45,6 @@ struct DemoLeadFileTests {
         #expect(invalidShare > 0.02 && invalidShare < 0.12, "invalid share \(invalidShare)")
         let repeated = owners.values.filter { $0 > 1 }.count
         #expect(repeated > 20, "only \(repeated) repeated owners")
-    }
-
-    static func split(_ line: String) -> [String] {
-        var cells: [String] = [], cell = "", quoted = false
-        var chars = line.makeIterator()
-        while let c = chars.next() {
-            if quoted {
-                if c == "\"" { quoted = false } else { cell.append(c) }
-            } else if c == "\"" {
-                quoted = true
-            } else if c == "," {
-                cells.append(cell)
-                cell = ""
-            } else {
-                cell.append(c)
-            }
-        }
-        cells.append(cell)
-        return cells
     }
 }
 

@@ -73,7 +73,7 @@ public struct DemoRunner: Sendable {
         try FileManager.default.createDirectory(atPath: options.home, withIntermediateDirectories: true)
 
         report(.step("Starting a private PostgreSQL and the API on loopback"))
-        let password = Self.randomPassword()
+        let password = OpaqueSecret.newToken(tag: "demo")
         var serverOptions = TowerServer.Options()
         serverOptions.home = options.home
         serverOptions.port = 0
@@ -130,7 +130,7 @@ public struct DemoRunner: Sendable {
         var connectionRequest = CreateCarrierConnectionRequest()
         connectionRequest.carrier = "mock"
         connectionRequest.name = "Mock carrier"
-        connectionRequest.credentials = ["api_key": "demo-\(Self.randomPassword())"]
+        connectionRequest.credentials = ["api_key": OpaqueSecret.newToken(tag: "mock")]
         connectionRequest.settings = [
             "seed": String(options.seed), "reply_rate": String(options.replyRate), "delivery_rate": "0.96",
             "delivery_delay_ms": "50", "ledger_path": options.home + "/mock-ledger.jsonl",
@@ -381,10 +381,5 @@ public struct DemoRunner: Sendable {
         calendar.timeZone = central
         let parts = calendar.dateComponents([.hour, .minute], from: date)
         return String(format: "%02d:%02d", parts.hour ?? 0, parts.minute ?? 0)
-    }
-
-    static func randomPassword() -> String {
-        let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        return String((0..<24).map { _ in alphabet.randomElement()! })
     }
 }
