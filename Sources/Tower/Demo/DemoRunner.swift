@@ -189,9 +189,6 @@ public struct DemoRunner: Sendable {
         }
         let progress = try await watchCampaign(
             campaigns, id: campaign.id, call: call, sendableNow: started.queued - started.delayedByQuietHours, report: report)
-        summary.sent = progress.sent + progress.delivered + progress.failed
-        summary.delivered = progress.delivered
-        summary.failed = progress.failed
         summary.stillQueued = progress.queued
         for skip in progress.skippedByReason { summary.skipped[skip.reason] = skip.count }
 
