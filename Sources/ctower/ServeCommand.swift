@@ -71,6 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Dispatcher: seconds one carrier Send may take.")
     var dispatchSendTimeout: Double?
 
+    @Option(help: "Dispatcher: send only this org's messages (repeatable), e.g. a process pinned to a large tenant.")
+    var dispatchOrg: [String] = []
+
     func run() async throws {
         logFormat.bootstrap(level: logLevel)
         let logger = Logger(label: "ctower.serve")
@@ -89,6 +92,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let workers = dispatchWorkers { options.dispatch.workers = max(1, workers) }
         if let lease = dispatchClaimLease { options.dispatch.claimLease = .milliseconds(Int(lease * 1000)) }
         if let timeout = dispatchSendTimeout { options.dispatch.sendTimeout = .milliseconds(Int(timeout * 1000)) }
+        if !dispatchOrg.isEmpty {
+            options.dispatch.orgs = Set(
+                try dispatchOrg.map { text in
+                    guard let org = OrgID(text) else { throw ValidationError("--dispatch-org \(text) is not an org id (a UUID)") }
+                    return org
+                })
+        }
         guard options.dispatch.claimLease > options.dispatch.sendTimeout + options.dispatch.reservationHorizon else {
             throw ValidationError("--dispatch-claim-lease must exceed --dispatch-send-timeout plus the 2 s reservation horizon")
         }

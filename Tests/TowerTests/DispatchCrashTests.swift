@@ -24,6 +24,8 @@ struct DispatchCrashTests {
                 "serve", "--role", "dispatch", "--database-url", fixture.env.store.configuration.url, "--listen", "127.0.0.1:0",
                 "--dispatch-claim-lease", "3.5", "--dispatch-send-timeout", "1", "--dispatch-batch-size", "50", "--dispatch-workers", "2",
                 "--log-level", "notice",
+                // Other suites queue messages in the same database; these children must not touch them.
+                "--dispatch-org", fixture.org.description,
             ]
             process.environment = [
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
