@@ -134,6 +134,7 @@ public final class TwilioCarrier: CarrierPlugin {
         result.providerMessageID = sid
         result.carrierStatus = json["status"]?.stringValue ?? ""
         result.segments = UInt32(json["num_segments"]?.stringValue ?? "") ?? 0
+        result.price = TwilioPrice.parse(price: json["price"]?.stringValue, unit: json["price_unit"]?.stringValue)
         return result
     }
 
@@ -272,6 +273,7 @@ public final class TwilioCarrier: CarrierPlugin {
         response.carrierStatus = message["status"]?.stringValue ?? ""
         response.state = TwilioMessageStatus.deliveryState(response.carrierStatus)
         response.errorCode = message["error_code"]?.stringValue ?? ""
+        response.price = TwilioPrice.parse(price: message["price"]?.stringValue, unit: message["price_unit"]?.stringValue)
         return response
     }
 

@@ -33,6 +33,7 @@ final class MockCarrier: CarrierPlugin {
         var connections: [String: Connection] = [:]
         var ledgers: [String: MockLedger] = [:]
         var states: [String: (Carrier_DeliveryState, String)] = [:]  // provider id -> (state, error code)
+        var prices: [String: Carrier_Price] = [:]  // provider id -> price, once final
         var events: EventEmitter?
     }
 
@@ -95,6 +96,9 @@ final class MockCarrier: CarrierPlugin {
             await throttleIfDue(context, connection: settings, retryAfter: retryAfter)
             throw CarrierPluginError.rateLimited(retryAfter: retryAfter, carrierCode: "20429")
         }
+        if settings.unsubscribedRecipients.contains(request.to) {
+            throw CarrierPluginError(.permanent, "Attempt to send to unsubscribed recipient", carrierCode: "21610")
+        }
         var random = SeededRandom(seed: settings.seed, request.idempotencyKey, "send")
         if random.unit() < settings.failureRate {
             throw CarrierPluginError(.permanent, "the 'To' number is not a valid phone number", carrierCode: "21211")
@@ -116,11 +120,14 @@ final class MockCarrier: CarrierPlugin {
         return sendResponse(record.providerID, duplicate: !isNew, body: request.body)
     }
 
+    /// Segments as the mock bills them: 153 characters each (GSM-7 when split), at least one.
+    static func segments(_ body: String) -> Int { max(1, (body.count + 152) / 153) }
+
     private func sendResponse(_ providerID: String, duplicate: Bool, body: String = "") -> Carrier_SendResponse {
         var response = Carrier_SendResponse()
         response.providerMessageID = providerID
         response.carrierStatus = "queued"
-        response.segments = UInt32(max(1, (body.count + 152) / 153))
+        response.segments = UInt32(Self.segments(body))
         response.duplicate = duplicate
         return response
     }
@@ -172,6 +179,12 @@ final class MockCarrier: CarrierPlugin {
         status.carrierStatus = status.state == .delivered ? "delivered" : "undelivered"
         if !status.errorCode.isEmpty { status.errorMessage = "mock carrier error \(status.errorCode)" }
         status.carrierEventID = "\(providerID):\(status.carrierStatus)"
+        if let perSegment = settings.pricePerSegmentMicros {
+            var price = Carrier_Price()
+            price.amountMicros = perSegment * Int64(Self.segments(request.body))
+            price.currency = settings.priceCurrency
+            status.price = price
+        }
         let reply: Carrier_InboundMessage? = {
             guard status.state == .delivered, random.unit() < settings.replyRate else { return nil }
             var inbound = Carrier_InboundMessage()
@@ -186,7 +199,10 @@ final class MockCarrier: CarrierPlugin {
         Task {
             try? await Task.sleep(for: delay)
             status.occurTime = Self.now()
-            self.state.withLock { $0.states[providerID] = (status.state, status.errorCode) }
+            self.state.withLock {
+                $0.states[providerID] = (status.state, status.errorCode)
+                $0.prices[providerID] = status.price
+            }
             await events.emit(connectionID: connectionID, .deliveryStatus(status))
             if var reply {
                 try? await Task.sleep(for: delay)
@@ -211,6 +227,7 @@ final class MockCarrier: CarrierPlugin {
         response.found = true
         response.providerMessageID = record.providerID
         let (state, code) = state.withLock { $0.states[record.providerID] } ?? (.sent, "")
+        response.price = self.state.withLock { $0.prices[record.providerID] }
         response.state = state
         response.errorCode = code
         response.carrierStatus = state.protoName.map { String($0.dropFirst("DELIVERY_STATE_".count)).lowercased() } ?? ""

@@ -28,10 +28,19 @@ struct MockSettings: Sendable {
     /// idempotency (like Twilio): every Send is recorded, so the ledger exposes any resend the
     /// host should not have made.
     var idempotent = true
+    /// Recipients who unsubscribed at the carrier: a Send to one is refused with PERMANENT 21610,
+    /// as Twilio refuses it (`unsubscribed_recipients=+15550001111,+15550002222`).
+    var unsubscribedRecipients: Set<String> = []
+    /// The price per segment in millionths of `priceCurrency`, reported on a message's final
+    /// delivery status and by QueryStatus once final (as Twilio prices a message once it is
+    /// done). nil reports no price, like a carrier that never does.
+    var pricePerSegmentMicros: Int64?
+    var priceCurrency = "USD"
 
     static let knownKeys: Set<String> = [
         "seed", "delivery_rate", "failure_rate", "latency_ms", "delivery_delay_ms", "error_code_for_sender",
         "rate_limit_mps", "reply_rate", "ledger_path", "noisy", "status_events", "idempotent", "api_key",
+        "unsubscribed_recipients", "price_per_segment_micros", "price_currency",
     ]
 
     init() {}
@@ -59,6 +68,23 @@ struct MockSettings: Sendable {
         if let text = values["noisy"] { noisy = text == "true" || text == "1" }
         if let text = values["idempotent"] { idempotent = !(text == "false" || text == "0") }
         if let text = values["status_events"] { statusEvents = !(text == "false" || text == "0") }
+        if let text = values["unsubscribed_recipients"] {
+            unsubscribedRecipients = Set(text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty })
+        }
+        if let text = values["price_per_segment_micros"] {
+            if let micros = Int64(text), micros >= 0 {
+                pricePerSegmentMicros = micros
+            } else {
+                warnings.append("price_per_segment_micros must be a whole number of millionths, 0 or more")
+            }
+        }
+        if let text = values["price_currency"] {
+            if text.count == 3, text.allSatisfy({ $0.isASCII && $0.isUppercase }) {
+                priceCurrency = text
+            } else {
+                warnings.append("price_currency must be an ISO 4217 code such as USD")
+            }
+        }
         if let text = values["error_code_for_sender"] {
             for pair in text.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1)

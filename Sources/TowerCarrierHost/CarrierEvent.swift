@@ -83,6 +83,8 @@ public struct SendResult: Sendable, Hashable {
     public var segments: Int
     /// True when the key had been sent before and this is the original result.
     public var duplicate: Bool
+    /// The carrier's charge, when it already says; nil otherwise.
+    public var price: Carrier_Price? = nil
 }
 
 /// What the handshake told us about the plugin.

@@ -353,7 +353,7 @@ public actor CarrierHost {
         guard case .send(let response) = result else { throw unexpected(result) }
         return SendResult(
             providerMessageID: response.providerMessageID, carrierStatus: response.carrierStatus,
-            segments: Int(response.segments), duplicate: response.duplicate)
+            segments: Int(response.segments), duplicate: response.duplicate, price: response.price)
     }
 
     /// Looks a message up by idempotency key; `found == false` means it was never submitted.

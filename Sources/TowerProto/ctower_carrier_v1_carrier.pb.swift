@@ -258,6 +258,23 @@ public struct Carrier_SendResponse: ProtoMessage {
     public var segments: UInt32 = 0
     /// True when this idempotency key had already been sent and this is the original result.
     public var duplicate: Bool = false
+    /// What the carrier charges for the message, when it already says (Twilio's answer to a
+    /// create usually has no price yet). Absent when unknown; a later DeliveryStatus or
+    /// QueryStatusResponse may carry it.
+    public var price: Carrier_Price? = nil
+
+    public init() {}
+}
+
+/// A carrier's charge for one message (all its segments), as the carrier states it.
+public struct Carrier_Price: ProtoMessage {
+    public static let protoMessageName = "ctower.carrier.v1.Price"
+
+    /// Millionths of the currency unit, as a positive amount: Twilio's price "-0.00790" USD is
+    /// 7900. Exact in integer arithmetic, so sums over many messages do not drift.
+    public var amountMicros: Int64 = 0
+    /// ISO 4217 code, upper case, e.g. "USD". Required whenever a Price is present.
+    public var currency: String = ""
 
     public init() {}
 }
@@ -292,6 +309,8 @@ public struct Carrier_QueryStatusResponse: ProtoMessage {
     public var carrierStatus: String = ""
     /// The carrier's error code, when the message failed.
     public var errorCode: String = ""
+    /// The carrier's charge for the message, when it is known; absent otherwise.
+    public var price: Carrier_Price? = nil
 
     public init() {}
 }
@@ -559,6 +578,9 @@ public struct Carrier_DeliveryStatus: ProtoMessage {
     /// Sender and recipient, E.164.
     public var from: String = ""
     public var to: String = ""
+    /// The carrier's charge for the message, when it is known by now (often only once it is
+    /// final); absent otherwise. The host keeps the latest price it is told.
+    public var price: Carrier_Price? = nil
 
     public init() {}
 }
@@ -1843,6 +1865,7 @@ extension Carrier_SendResponse {
         self.carrierStatus = ProtoC.string(c.carrier_status)
         self.segments = c.segments
         self.duplicate = (c.duplicate != 0)
+        if let v = c.price { self.price = Carrier_Price(_c: v) }
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__SendResponse> {
@@ -1852,6 +1875,7 @@ extension Carrier_SendResponse {
         if !self.carrierStatus.isEmpty { m.pointee.carrier_status = arena.cString(self.carrierStatus) }
         m.pointee.segments = self.segments
         m.pointee.duplicate = (self.duplicate ? 1 : 0)
+        if let v = self.price { m.pointee.price = v._toC(arena) }
         return m
     }
 
@@ -1861,6 +1885,7 @@ extension Carrier_SendResponse {
         if !(self.carrierStatus.isEmpty) { o.append(("carrierStatus", .string(self.carrierStatus))) }
         if !(self.segments == 0) { o.append(("segments", ProtoJSON.int32(self.segments))) }
         if !(!self.duplicate) { o.append(("duplicate", .bool(self.duplicate))) }
+        if let v = self.price { o.append(("price", v.jsonValue())) }
         return .object(o)
     }
 
@@ -1874,6 +1899,55 @@ extension Carrier_SendResponse {
             case "carrierStatus", "carrier_status": self.carrierStatus = try ProtoJSON.string(value, field: "carrierStatus")
             case "segments": self.segments = try ProtoJSON.uint32(value, field: "segments")
             case "duplicate": self.duplicate = try ProtoJSON.bool(value, field: "duplicate")
+            case "price": self.price = try Carrier_Price(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension Carrier_Price {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__Carrier__V1__Price.self, initialize: ctower__carrier__v1__price__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__Carrier__V1__Price.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__Carrier__V1__Price>) {
+        self.init()
+        let c = p.pointee
+        self.amountMicros = c.amount_micros
+        self.currency = ProtoC.string(c.currency)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__Price> {
+        let m = arena.allocate(Ctower__Carrier__V1__Price.self)
+        ctower__carrier__v1__price__init(m)
+        m.pointee.amount_micros = self.amountMicros
+        if !self.currency.isEmpty { m.pointee.currency = arena.cString(self.currency) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.amountMicros == 0) { o.append(("amountMicros", ProtoJSON.int64(self.amountMicros))) }
+        if !(self.currency.isEmpty) { o.append(("currency", .string(self.currency))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "amountMicros", "amount_micros": self.amountMicros = try ProtoJSON.int64(value, field: "amountMicros")
+            case "currency": self.currency = try ProtoJSON.string(value, field: "currency")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -1956,6 +2030,7 @@ extension Carrier_QueryStatusResponse {
         self.state = Carrier_DeliveryState(rawValue: Int32(truncatingIfNeeded: c.state.rawValue))
         self.carrierStatus = ProtoC.string(c.carrier_status)
         self.errorCode = ProtoC.string(c.error_code)
+        if let v = c.price { self.price = Carrier_Price(_c: v) }
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__QueryStatusResponse> {
@@ -1966,6 +2041,7 @@ extension Carrier_QueryStatusResponse {
         m.pointee.state = Ctower__Carrier__V1__DeliveryState(rawValue: .init(truncatingIfNeeded: self.state.rawValue))
         if !self.carrierStatus.isEmpty { m.pointee.carrier_status = arena.cString(self.carrierStatus) }
         if !self.errorCode.isEmpty { m.pointee.error_code = arena.cString(self.errorCode) }
+        if let v = self.price { m.pointee.price = v._toC(arena) }
         return m
     }
 
@@ -1976,6 +2052,7 @@ extension Carrier_QueryStatusResponse {
         if !(self.state.rawValue == 0) { o.append(("state", self.state.jsonValue)) }
         if !(self.carrierStatus.isEmpty) { o.append(("carrierStatus", .string(self.carrierStatus))) }
         if !(self.errorCode.isEmpty) { o.append(("errorCode", .string(self.errorCode))) }
+        if let v = self.price { o.append(("price", v.jsonValue())) }
         return .object(o)
     }
 
@@ -1990,6 +2067,7 @@ extension Carrier_QueryStatusResponse {
             case "state": self.state = try Carrier_DeliveryState(jsonValue: value, field: "state")
             case "carrierStatus", "carrier_status": self.carrierStatus = try ProtoJSON.string(value, field: "carrierStatus")
             case "errorCode", "error_code": self.errorCode = try ProtoJSON.string(value, field: "errorCode")
+            case "price": self.price = try Carrier_Price(jsonValue: value)
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }
@@ -2911,6 +2989,7 @@ extension Carrier_DeliveryStatus {
         if let v = c.occur_time { self.occurTime = Google_Protobuf_Timestamp(_c: v) }
         self.from = ProtoC.string(c.from)
         self.to = ProtoC.string(c.to)
+        if let v = c.price { self.price = Carrier_Price(_c: v) }
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__Carrier__V1__DeliveryStatus> {
@@ -2926,6 +3005,7 @@ extension Carrier_DeliveryStatus {
         if let v = self.occurTime { m.pointee.occur_time = v._toC(arena) }
         if !self.from.isEmpty { m.pointee.from = arena.cString(self.from) }
         if !self.to.isEmpty { m.pointee.to = arena.cString(self.to) }
+        if let v = self.price { m.pointee.price = v._toC(arena) }
         return m
     }
 
@@ -2941,6 +3021,7 @@ extension Carrier_DeliveryStatus {
         if let v = self.occurTime { o.append(("occurTime", v.jsonValue())) }
         if !(self.from.isEmpty) { o.append(("from", .string(self.from))) }
         if !(self.to.isEmpty) { o.append(("to", .string(self.to))) }
+        if let v = self.price { o.append(("price", v.jsonValue())) }
         return .object(o)
     }
 
@@ -2960,6 +3041,7 @@ extension Carrier_DeliveryStatus {
             case "occurTime", "occur_time": self.occurTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "from": self.from = try ProtoJSON.string(value, field: "from")
             case "to": self.to = try ProtoJSON.string(value, field: "to")
+            case "price": self.price = try Carrier_Price(jsonValue: value)
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

@@ -33,7 +33,9 @@ public struct Message: ProtoMessage {
     public var encoding: String = ""
     /// Inbound only.
     public var intent: MessageIntent = .unspecified
-    /// Why it was cancelled or skipped, e.g. "opted_out".
+    /// Why it was cancelled or skipped, e.g. "opted_out". "carrier_confirmed": our opt-out
+    /// confirmation was refused with carrier error 21610 because the carrier (Twilio, for its
+    /// English keywords) had already confirmed the opt-out itself; done, not failed.
     public var skipReason: String = ""
     /// The carrier's error code when it failed, e.g. "30007".
     public var errorCode: String = ""
@@ -48,6 +50,21 @@ public struct Message: ProtoMessage {
     public var receiveTime: Google_Protobuf_Timestamp? = nil
     /// Inbound: when someone marked the lead's thread read (MarkThreadRead); absent while unread.
     public var readTime: Google_Protobuf_Timestamp? = nil
+    /// Outbound: what the carrier charged for it, once the carrier reports a price (often only
+    /// after delivery; some carriers never do). Absent while unknown.
+    public var cost: MessageCost? = nil
+
+    public init() {}
+}
+
+/// A carrier's charge for one message.
+public struct MessageCost: ProtoMessage {
+    public static let protoMessageName = "ctower.v1.MessageCost"
+
+    /// Millionths of the currency unit: 7900 is 0.0079 USD.
+    public var amountMicros: Int64 = 0
+    /// ISO 4217 code, e.g. "USD".
+    public var currency: String = ""
 
     public init() {}
 }
@@ -247,7 +264,7 @@ public enum MessageStatus: ProtoEnum, CaseIterable {
     case failed  // MESSAGE_STATUS_FAILED = 7
     /// Withdrawn before sending (campaign cancelled, recipient opted out); see skip_reason.
     case cancelled  // MESSAGE_STATUS_CANCELLED = 8
-    /// Refused by the compliance gate at send time; see skip_reason.
+    /// Refused by the compliance gate at send time, or not needed after all; see skip_reason.
     case skipped  // MESSAGE_STATUS_SKIPPED = 9
     /// An inbound message.
     case received  // MESSAGE_STATUS_RECEIVED = 10
@@ -559,6 +576,7 @@ extension Message {
         if let v = c.delivered_time { self.deliveredTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.receive_time { self.receiveTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.read_time { self.readTime = Google_Protobuf_Timestamp(_c: v) }
+        if let v = c.cost { self.cost = MessageCost(_c: v) }
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__Message> {
@@ -587,6 +605,7 @@ extension Message {
         if let v = self.deliveredTime { m.pointee.delivered_time = v._toC(arena) }
         if let v = self.receiveTime { m.pointee.receive_time = v._toC(arena) }
         if let v = self.readTime { m.pointee.read_time = v._toC(arena) }
+        if let v = self.cost { m.pointee.cost = v._toC(arena) }
         return m
     }
 
@@ -615,6 +634,7 @@ extension Message {
         if let v = self.deliveredTime { o.append(("deliveredTime", v.jsonValue())) }
         if let v = self.receiveTime { o.append(("receiveTime", v.jsonValue())) }
         if let v = self.readTime { o.append(("readTime", v.jsonValue())) }
+        if let v = self.cost { o.append(("cost", v.jsonValue())) }
         return .object(o)
     }
 
@@ -647,6 +667,55 @@ extension Message {
             case "deliveredTime", "delivered_time": self.deliveredTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "receiveTime", "receive_time": self.receiveTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "readTime", "read_time": self.readTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "cost": self.cost = try MessageCost(jsonValue: value)
+            default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
+            }
+        }
+    }
+}
+
+extension MessageCost {
+    nonisolated(unsafe) private static let _cDescriptor = ProtoC.descriptor(of: Ctower__V1__MessageCost.self, initialize: ctower__v1__message_cost__init)
+
+    public init(protobufBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes, descriptor: Self._cDescriptor, as: Ctower__V1__MessageCost.self) { Self(_c: $0) }
+    }
+
+    public func withProtobufBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let arena = ProtoCArena()
+        return try arena.pack(_toC(arena), body)
+    }
+
+    package init(_c p: UnsafePointer<Ctower__V1__MessageCost>) {
+        self.init()
+        let c = p.pointee
+        self.amountMicros = c.amount_micros
+        self.currency = ProtoC.string(c.currency)
+    }
+
+    package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__MessageCost> {
+        let m = arena.allocate(Ctower__V1__MessageCost.self)
+        ctower__v1__message_cost__init(m)
+        m.pointee.amount_micros = self.amountMicros
+        if !self.currency.isEmpty { m.pointee.currency = arena.cString(self.currency) }
+        return m
+    }
+
+    public func jsonValue() -> JSONValue {
+        var o: [(String, JSONValue)] = []
+        if !(self.amountMicros == 0) { o.append(("amountMicros", ProtoJSON.int64(self.amountMicros))) }
+        if !(self.currency.isEmpty) { o.append(("currency", .string(self.currency))) }
+        return .object(o)
+    }
+
+    public init(jsonValue: JSONValue) throws(ProtoDecodingError) {
+        self.init()
+        guard case .object(let members) = jsonValue else { throw ProtoJSON.expectedObject(Self.protoMessageName) }
+        for (key, value) in members {
+            if case .null = value { continue }
+            switch key {
+            case "amountMicros", "amount_micros": self.amountMicros = try ProtoJSON.int64(value, field: "amountMicros")
+            case "currency": self.currency = try ProtoJSON.string(value, field: "currency")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

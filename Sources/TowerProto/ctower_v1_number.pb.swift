@@ -24,7 +24,8 @@ public struct PhoneNumber: ProtoMessage {
     public var messagesPerSecond: Double = 0
     /// At most this many messages per day from this number (the warming ramp may allow fewer).
     public var dailyCap: Int32 = 0
-    /// Day of the warming ramp (0 = first day).
+    /// While WARMING: the day of the warming ramp, counted in UTC days since the number was put
+    /// into WARMING (0 = the first day). 0 in every other state.
     public var warmingDay: Int32 = 0
     /// 0..100; falls with carrier filtering, failures and opt-outs.
     public var healthScore: Int32 = 0
@@ -35,6 +36,9 @@ public struct PhoneNumber: ProtoMessage {
     public var acquireTime: Google_Protobuf_Timestamp? = nil
     /// When the number was released; absent unless RELEASED.
     public var releaseTime: Google_Protobuf_Timestamp? = nil
+    /// The cap the dispatcher applies today (UTC): while WARMING, min(daily_cap, 50 x 2^warming_day);
+    /// otherwise daily_cap.
+    public var effectiveDailyCap: Int32 = 0
 
     public init() {}
 }
@@ -90,7 +94,8 @@ public struct UpdateNumberRequest: ProtoMessage {
     public var messagesPerSecond: Double = 0
     /// When update_mask names "daily_cap": 1 to 1,000,000.
     public var dailyCap: Int32 = 0
-    /// When update_mask names "state": ACTIVE (put back into sending), WARMING or QUARANTINED.
+    /// When update_mask names "state": ACTIVE (put back into sending), WARMING (restarts the warming
+    /// ramp at day 0) or QUARANTINED.
     /// RELEASED is ReleaseNumber's job.
     public var state: PhoneNumberState = .unspecified
     /// Required with state QUARANTINED: why (1 to 500 characters).
@@ -169,7 +174,9 @@ public enum PhoneNumberKind: ProtoEnum, CaseIterable {
 /// Where a number is in its life. Only WARMING and ACTIVE numbers send.
 public enum PhoneNumberState: ProtoEnum, CaseIterable {
     case unspecified  // PHONE_NUMBER_STATE_UNSPECIFIED = 0
-    /// New to sending: the dispatcher ramps its daily volume up over the first days.
+    /// New to sending: the dispatcher ramps its daily volume up over the first days (50 messages on
+    /// ramp day 0, doubling each UTC day up to daily_cap; see effective_daily_cap). The number
+    /// becomes ACTIVE on its own once the ramp reaches daily_cap.
     case warming  // PHONE_NUMBER_STATE_WARMING = 1
     /// Sends at its full messages-per-second and daily cap.
     case active  // PHONE_NUMBER_STATE_ACTIVE = 2
@@ -259,6 +266,7 @@ extension PhoneNumber {
         if let v = c.quarantine_time { self.quarantineTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.acquire_time { self.acquireTime = Google_Protobuf_Timestamp(_c: v) }
         if let v = c.release_time { self.releaseTime = Google_Protobuf_Timestamp(_c: v) }
+        self.effectiveDailyCap = c.effective_daily_cap
     }
 
     package func _toC(_ arena: ProtoCArena) -> UnsafeMutablePointer<Ctower__V1__PhoneNumber> {
@@ -279,6 +287,7 @@ extension PhoneNumber {
         if let v = self.quarantineTime { m.pointee.quarantine_time = v._toC(arena) }
         if let v = self.acquireTime { m.pointee.acquire_time = v._toC(arena) }
         if let v = self.releaseTime { m.pointee.release_time = v._toC(arena) }
+        m.pointee.effective_daily_cap = self.effectiveDailyCap
         return m
     }
 
@@ -299,6 +308,7 @@ extension PhoneNumber {
         if let v = self.quarantineTime { o.append(("quarantineTime", v.jsonValue())) }
         if let v = self.acquireTime { o.append(("acquireTime", v.jsonValue())) }
         if let v = self.releaseTime { o.append(("releaseTime", v.jsonValue())) }
+        if !(self.effectiveDailyCap == 0) { o.append(("effectiveDailyCap", ProtoJSON.int32(self.effectiveDailyCap))) }
         return .object(o)
     }
 
@@ -323,6 +333,7 @@ extension PhoneNumber {
             case "quarantineTime", "quarantine_time": self.quarantineTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "acquireTime", "acquire_time": self.acquireTime = try Google_Protobuf_Timestamp(jsonValue: value)
             case "releaseTime", "release_time": self.releaseTime = try Google_Protobuf_Timestamp(jsonValue: value)
+            case "effectiveDailyCap", "effective_daily_cap": self.effectiveDailyCap = try ProtoJSON.int32(value, field: "effectiveDailyCap")
             default: throw ProtoJSON.unknownField(key, in: Self.protoMessageName)
             }
         }

@@ -401,6 +401,10 @@ enum TenantSeed {
             INSERT INTO carrier_webhook_logs (org_id, carrier_connection_id, method, url, headers, body, body_sha256, verified, response_status)
             VALUES (\(org), \(connection), 'POST', 'https://example.com/webhooks/carriers/x', '[]', \(randomBytes(8)), \(randomBytes(32)), false, 403)
             """,
+            """
+            INSERT INTO parked_delivery_statuses (org_id, carrier_connection_id, provider_message_id, status, occurred_at, payload)
+            VALUES (\(org), \(connection), \(UUID().uuidString), 'delivered', now(), '{}')
+            """,
         ]
         try await owner.withTransaction(tenant: nil) { tx in
             for statement in statements { try await tx.execute(statement, prepared: false) }

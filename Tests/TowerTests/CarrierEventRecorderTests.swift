@@ -3,60 +3,191 @@ import Logging
 import Testing
 import TowerCarrierHost
 import TowerProto
+import TowerRPC
 import TowerStore
 
 @testable import Tower
 
 /// A carrier may report on a message before the dispatcher has written down the carrier's id for
-/// it. Such a status must come again later, not be acknowledged and lost.
-@Suite("Carrier statuses that beat their send's record")
+/// it (Twilio's status callbacks name only the MessageSid). Such a status is parked, applied in
+/// the transaction that records the send, in rank order, and expired (audited) if no send
+/// ever claims it.
+@Suite("Carrier statuses that beat their send's record", .enabled(if: IntegrationServiceTests.pluginsBuilt, "build the plugins first"))
 struct CarrierEventRecorderTests {
-    @Test func aStatusBeforeTheSendIsRecordedIsLeftForRedeliveryThenStored() async throws {
-        let fixture = try await DispatchFixture.make(numberCount: 1)
-        let org = fixture.org
-        let number = fixture.numbers[0]
+    static let logger = Logger(label: "test.recorder")
+
+    /// A message handed to the carrier whose answer is not yet written (as the dispatcher leaves
+    /// it between the Send and its record).
+    static func sendingMessage(_ f: InboundFixture, purpose: String = "campaign") async throws -> UUID {
         let id = UUID()
-        let key = id.uuidString.lowercased()
-        let providerID = "MK-early-\(UUID().uuidString.prefix(8))"
-        // Handed to the carrier, the carrier's answer not yet written.
-        try await fixture.env.store.withTransaction(tenant: org) { tx in
+        let (orgText, connection, numberID, number) = (f.orgText, UUIDText(f.connectionID)!, UUIDText(f.numberID)!, f.number)
+        try await f.env.store.withTransaction(tenant: f.org) { tx in
             try await tx.execute(
                 """
-                INSERT INTO messages (id, org_id, campaign_id, direction, to_phone, body, status, send_after, idempotency_key,
+                INSERT INTO messages (id, org_id, direction, to_phone, body, status, send_after, idempotency_key, purpose,
                                       phone_number_id, from_phone, carrier_connection_id, claimed_at, claimed_by)
-                VALUES (\(id), \(org), \(fixture.campaignID), 'outbound', '+12125550199', 'Hello', 'sending', now(), \(key),
-                        \(number.id), \(number.phone), \(fixture.connectionID), now(), 'test-dispatcher')
+                VALUES (\(id), \(orgText), 'outbound', \(InboundFixture.randomPhone()), 'Hello', 'sending', now(),
+                        \(id.uuidString.lowercased()), \(purpose), \(numberID), \(number), \(connection), now(), 'test-dispatcher')
                 """)
         }
+        return id
+    }
+
+    /// What the dispatcher writes when the carrier's answer comes back.
+    static func recordSend(_ f: InboundFixture, _ id: UUID, providerID: String) async throws {
+        try await f.env.store.withTransaction(tenant: f.org) { tx in
+            try await tx.execute(
+                """
+                UPDATE messages SET status = 'sent', sent_at = clock_timestamp(), claimed_by = NULL, provider_message_id = \(providerID)
+                WHERE id = \(id) AND status = 'sending'
+                """)
+        }
+    }
+
+    static func state(_ f: InboundFixture, _ id: UUID) async throws -> (status: String, events: [String], parked: Int) {
+        let row = try await f.rows(
+            """
+            SELECT m.status, ARRAY(SELECT e.status FROM message_status_events e WHERE e.message_id = m.id ORDER BY e.id) AS events,
+                   (SELECT count(*) FROM parked_delivery_statuses p WHERE p.provider_message_id = m.provider_message_id
+                       OR p.payload->>'idempotencyKey' = m.idempotency_key)::int8 AS parked
+            FROM messages m WHERE m.id = \(id)
+            """
+        ).one()
+        return (try row.decode("status"), try row.decode("events"), Int(try row.decode("parked", as: Int64.self)))
+    }
+
+    static func status(_ providerID: String, _ state: Carrier_DeliveryState, _ name: String, key: String = "", price: Int64? = nil)
+        -> Carrier_DeliveryStatus
+    {
         var status = Carrier_DeliveryStatus()
         status.providerMessageID = providerID
         status.idempotencyKey = key
-        status.state = .delivered
-        status.carrierStatus = "delivered"
-        status.carrierEventID = providerID + ":delivered"
-        let event = CarrierEvent(connectionID: fixture.connectionID.uuidString.lowercased(), kind: .deliveryStatus(status))
-        let logger = Logger(label: "test.recorder")
-        func state() async throws -> (status: String, events: Int) {
-            try await fixture.env.store.withTransaction(tenant: org, readOnly: true) { tx in
-                let row = try await tx.query(
-                    "SELECT m.status, (SELECT count(*) FROM message_status_events e WHERE e.message_id = m.id)::int8 AS n FROM messages m WHERE m.id = \(id)"
-                ).one()
-                return (try row.decode("status"), Int(try row.decode("n", as: Int64.self)))
-            }
+        status.state = state
+        status.carrierStatus = name
+        status.carrierEventID = providerID + ":" + name
+        if let price {
+            var p = Carrier_Price()
+            p.amountMicros = price
+            p.currency = "USD"
+            status.price = p
         }
+        return status
+    }
 
-        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: logger) == false)
-        #expect(try await state() == ("sending", 0))
+    /// Plugin path: the events are acknowledged at once (nothing to redeliver), kept, and applied
+    /// by the send's record in rank order: the earlier 'sent' that arrived after 'delivered'
+    /// does not win. The price on the final status is stored.
+    @Test func pluginStatusesBeforeTheSendAreParkedThenAppliedInRankOrder() async throws {
+        let f = try await InboundFixture.make("Parked plugin statuses")
+        let id = try await Self.sendingMessage(f)
+        let providerID = "MK-early-\(UUID().uuidString.prefix(8))"
+        let key = id.uuidString.lowercased()
+        for status in [
+            Self.status(providerID, .delivered, "delivered", key: key, price: 7_900), Self.status(providerID, .sent, "sent", key: key),
+        ] {
+            let event = CarrierEvent(connectionID: f.connectionID, kind: .deliveryStatus(status))
+            #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: f.env.store, logger: Self.logger))
+        }
+        #expect(try await Self.state(f, id) == ("sending", [], 2))
 
-        // The dispatcher writes the carrier's answer; the redelivered status now lands.
-        try await fixture.env.store.withTransaction(tenant: org) { tx in
+        try await Self.recordSend(f, id, providerID: providerID)
+        #expect(try await Self.state(f, id) == ("delivered", ["sent", "delivered"], 0))
+        let cost = try await f.rows("SELECT cost_micros, currency FROM messages WHERE id = \(id)").one()
+        #expect(try cost.decode("cost_micros", as: Int64?.self) == 7_900 && cost.decode("currency", as: String?.self) == "USD")
+
+        // A redelivery of either is acknowledged and changes nothing; a late 'sent' with a new
+        // event id is stored as an event but does not move the message back.
+        let again = CarrierEvent(
+            connectionID: f.connectionID, kind: .deliveryStatus(Self.status(providerID, .delivered, "delivered", key: key)))
+        #expect(await CarrierWebhookIngress.recordUnsolicited(again, store: f.env.store, logger: Self.logger))
+        var late = Self.status(providerID, .sent, "sent")
+        late.carrierEventID += ":retry"
+        #expect(
+            await CarrierWebhookIngress.recordUnsolicited(
+                CarrierEvent(connectionID: f.connectionID, kind: .deliveryStatus(late)), store: f.env.store, logger: Self.logger))
+        #expect(try await Self.state(f, id) == ("delivered", ["sent", "delivered", "sent"], 0))
+
+        // Through MessageService, the message carries its cost.
+        let message = try await f.messages.getMessage(
+            {
+                var r = GetMessageRequest(); r.messageID = id.uuidString.lowercased(); return r
+            }(), options: f.options)
+        #expect(message.status == .delivered && message.cost?.amountMicros == 7_900 && message.cost?.currency == "USD")
+    }
+
+    /// Webhook path: a signed Twilio status callback (MessageSid only, no idempotency key) that
+    /// beats the send's record is answered 200, parked, and lands when the send is recorded.
+    @Test func twilioCallbackBeforeTheSendIsRecordedLandsWithTheSend() async throws {
+        let f = try await InboundFixture.make("Parked webhook statuses", connection: IntegrationServiceTests.twilioRequest())
+        let id = try await Self.sendingMessage(f)
+        let ingress = CarrierWebhookIngress(store: f.env.store, keys: f.env.keys, registry: try await InboundWholePathTests.registry.value)
+        let path = CarrierWebhookIngress.pathPrefix + f.connectionID
+        let sid = "SM" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        func post(_ status: String) async throws -> HTTPResponse {
+            let params = [
+                ("MessageSid", sid), ("SmsSid", sid), ("MessageStatus", status), ("SmsStatus", status),
+                ("AccountSid", IntegrationServiceTests.twilioSID), ("From", f.number), ("To", "+15125550111"), ("ApiVersion", "2010-04-01"),
+            ]
+            let signature = IntegrationServiceTests.twilioSignature(
+                url: "https://hooks.example.com\(path)", params: params, token: IntegrationServiceTests.twilioToken)
+            return try await ingress.route.handler(
+                HTTPRequest(
+                    method: "POST", path: path,
+                    headers: [
+                        ("host", "internal:7070"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "hooks.example.com"),
+                        ("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", signature),
+                    ], body: IntegrationServiceTests.formEncode(params)))
+        }
+        #expect(try await post("delivered").status == 200)
+        #expect(try await f.count("SELECT count(*) FROM parked_delivery_statuses WHERE provider_message_id = \(sid)") == 1)
+        #expect(
+            try await f.count("SELECT count(*) FROM carrier_webhook_logs WHERE verified AND event_count = 1 AND response_status = 200") == 1
+        )
+
+        try await Self.recordSend(f, id, providerID: sid)
+        #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
+        // Twilio sends the same callback again: stored once.
+        #expect(try await post("delivered").status == 200)
+        #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
+    }
+
+    /// The upkeep sweep applies a parked status whose send was recorded without the trigger
+    /// seeing it (their transactions raced), and expires, with an audit event and a count, a
+    /// status whose send never appears.
+    @Test func theSweepAppliesRacedStatusesAndExpiresUnmatchedOnes() async throws {
+        let f = try await InboundFixture.make("Parked sweep")
+        let id = try await Self.sendingMessage(f)
+        let providerID = "MK-raced-\(UUID().uuidString.prefix(8))"
+        try await Self.recordSend(f, id, providerID: providerID)
+        let (orgText, connection) = (f.orgText, UUIDText(f.connectionID)!)
+        // Parked as if its transaction had looked for the message just before the send committed.
+        try await f.env.store.withTransaction(tenant: f.org) { tx in
             try await tx.execute(
-                "UPDATE messages SET status = 'sent', sent_at = now(), provider_message_id = \(providerID) WHERE id = \(id)")
+                """
+                INSERT INTO parked_delivery_statuses (org_id, carrier_connection_id, provider_message_id, status, provider_status,
+                                                      occurred_at, carrier_event_id, payload)
+                VALUES (\(orgText), \(connection), \(providerID), 'delivered', 'delivered', now(), \(providerID + ":delivered"), '{}')
+                """)
         }
-        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: logger) == true)
-        #expect(try await state() == ("delivered", 1))
-        // A plain redelivery of a stored status is acknowledged and changes nothing.
-        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: logger) == true)
-        #expect(try await state() == ("delivered", 1))
+        let stray = Self.status("MK-nobody-\(UUID().uuidString.prefix(8))", .delivered, "delivered")
+        let event = CarrierEvent(connectionID: f.connectionID, kind: .deliveryStatus(stray))
+        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: f.env.store, logger: Self.logger))
+
+        var configuration = CarrierUpkeep.Configuration()
+        configuration.orgs = [f.org]
+        let upkeep = CarrierUpkeep(store: f.env.store, configuration: configuration)
+        let now = try await upkeep.runOnce()
+        #expect(now == CarrierUpkeep.Pass(appliedStatuses: 1, expiredStatuses: 0, warmedNumbers: 0))
+        #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
+        #expect(try await f.count("SELECT count(*) FROM parked_delivery_statuses") == 1)
+
+        let later = try await upkeep.runOnce(now: Date().addingTimeInterval(25 * 3600))
+        #expect(later == CarrierUpkeep.Pass(appliedStatuses: 0, expiredStatuses: 1, warmedNumbers: 0))
+        #expect(try await f.count("SELECT count(*) FROM parked_delivery_statuses") == 0)
+        let audit = try await f.rows(
+            "SELECT target_id, metadata->>'count' AS n, metadata->'statuses'->0->>'provider_message_id' AS pid FROM audit_events WHERE action = 'carrier.status_expired'"
+        ).one()
+        #expect(try audit.decode("target_id", as: String.self) == f.connectionID)
+        #expect(try audit.decode("n", as: String.self) == "1" && audit.decode("pid", as: String.self) == stray.providerMessageID)
     }
 }

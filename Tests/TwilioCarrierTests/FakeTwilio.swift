@@ -33,6 +33,8 @@ final class FakeTwilio: Sendable {
         var messagingServiceSID: String
         var created: Int64
         var mediaURLs: [String]
+        /// Twilio's price string ("-0.00790"); nil until Twilio has priced the message.
+        var price: String? = nil
     }
 
     struct RecordedRequest: Sendable {
@@ -89,6 +91,13 @@ final class FakeTwilio: Sendable {
     var messages: [Message] { state.withLock { $0.messages } }
     var requests: [RecordedRequest] { state.withLock { $0.requests } }
     var numbers: [String: String] { state.withLock { $0.numbers } }
+
+    /// Prices a message the way Twilio does once it is done (a negative decimal string).
+    func setPrice(_ sid: String, _ price: String) {
+        state.withLock { state in
+            if let index = state.messages.firstIndex(where: { $0.sid == sid }) { state.messages[index].price = price }
+        }
+    }
 
     func setStatus(_ sid: String, _ status: String) {
         state.withLock { state in
@@ -286,7 +295,8 @@ final class FakeTwilio: Sendable {
             ("date_updated", .string(TwilioDate.format(message.created))), ("direction", .string("outbound-api")),
             ("error_code", .null), ("error_message", .null), ("from", message.from.isEmpty ? .null : .string(message.from)),
             ("messaging_service_sid", message.messagingServiceSID.isEmpty ? .null : .string(message.messagingServiceSID)),
-            ("num_media", .string(String(message.mediaURLs.count))), ("num_segments", .string("1")), ("price", .null),
+            ("num_media", .string(String(message.mediaURLs.count))), ("num_segments", .string("1")),
+            ("price", message.price.map(JSONValue.string) ?? .null),
             ("price_unit", .string("USD")), ("sid", .string(message.sid)), ("status", .string(message.status)),
             ("to", .string(message.to)), ("uri", .string("/2010-04-01/Accounts/\(accountSID)/Messages/\(message.sid).json")),
         ])

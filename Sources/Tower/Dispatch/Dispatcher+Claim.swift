@@ -288,7 +288,7 @@ extension Dispatcher {
         var numbers: [SenderNumber] = []
         for row in try await tx.query(
             """
-            SELECT n.id, n.phone, n.carrier_connection_id, n.messages_per_second::float8 AS mps, n.daily_cap::int8 AS daily_cap,
+            SELECT n.id, n.phone, n.carrier_connection_id, n.messages_per_second::float8 AS mps, ctower_effective_daily_cap(n.state, n.daily_cap, n.warming_started_on, (clock_timestamp() AT TIME ZONE 'UTC')::date)::int8 AS daily_cap,
                    GREATEST(n.next_send_at, now() - interval '1 hour') AS next_slot, COALESCE(u.sent_count, 0)::int8 AS used
             FROM phone_numbers n
             JOIN carrier_connections cc ON cc.id = n.carrier_connection_id AND cc.status <> 'disabled'

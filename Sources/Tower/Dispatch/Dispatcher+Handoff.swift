@@ -105,6 +105,10 @@ extension Dispatcher {
             }
             try await Self.record(tx, org: org, group: live, outcomes: outcomes, optedOut: optedOut)
         }
+        // 21610: the recipient unsubscribed at the carrier; suppress the phone org-wide (Compliance/CarrierOptOuts).
+        let settled = handedOff.withLock { $0 } ?? [:]
+        let unsubscribed = settled.keys.filter { settled[$0] == .failed(code: CarrierOptOuts.unsubscribedCode) }
+        if !unsubscribed.isEmpty { await CarrierOptOuts.recordRefusals(store: store, org: org, messageIDs: unsubscribed, logger: logger) }
     }
 
     /// Sends concurrently, at most the plugin's max in-flight per carrier across this process.

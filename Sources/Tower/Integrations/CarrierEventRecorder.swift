@@ -5,26 +5,56 @@ import TowerStore
 /// Stores what carriers report: delivery statuses against our outbound messages (found by the
 /// carrier's message id) and inbound messages. Both are idempotent, so a redelivered webhook or
 /// event changes nothing: statuses by carrier event id, inbound messages by provider message id.
+///
+/// A status can beat the record of the send it reports on (the answer to Send and the carrier's
+/// callback race, and Twilio's callbacks name only the MessageSid). Such a status is parked in
+/// `parked_delivery_statuses` and applied when the send's provider id is written (a trigger, in
+/// that transaction); `CarrierUpkeep` applies the rare one that raced the trigger and expires,
+/// audited, those whose send never appears.
 enum CarrierEventRecorder {
-    /// A delivery status for a message still being handed to the carrier: store it later.
-    struct StatusBeforeSend: Error, Sendable {
-        var idempotencyKey: String
+    /// What one batch of events left behind.
+    struct Recorded: Sendable, Equatable {
+        /// Events stored or parked (not redeliveries).
+        var stored = 0
+        /// Provider ids of statuses that were parked: try them again once this transaction commits.
+        var parkedProviderIDs: [String] = []
     }
 
-    /// Records events of one connection in the tenant transaction `tx`; returns how many were new.
-    static func record(_ events: [Carrier_Event], orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws -> Int {
-        var stored = 0
+    /// Records events of one connection in the tenant transaction `tx`.
+    static func record(_ events: [Carrier_Event], orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws -> Recorded {
+        var recorded = Recorded()
         for event in events {
             switch event.kind {
             case .deliveryStatus(let status)?:
-                if try await record(status, orgID: orgID, connectionID: connectionID, tx: tx) { stored += 1 }
+                switch try await record(status, orgID: orgID, connectionID: connectionID, tx: tx) {
+                case .stored: recorded.stored += 1
+                case .parked:
+                    recorded.stored += 1
+                    recorded.parkedProviderIDs.append(status.providerMessageID)
+                case .duplicate, .ignored: break
+                }
             case .inboundMessage(let message)?:
-                if try await record(message, orgID: orgID, connectionID: connectionID, tx: tx) { stored += 1 }
+                if try await record(message, orgID: orgID, connectionID: connectionID, tx: tx) { recorded.stored += 1 }
             case .throttle?, nil:
                 continue
             }
         }
-        return stored
+        return recorded
+    }
+
+    /// Applies statuses parked by an earlier transaction whose sends were recorded meanwhile. Run
+    /// right after the transaction that parked them: the dispatcher's trigger cannot see a parked
+    /// row that commits after its own statement.
+    static func applyParked(providerIDs: [String], orgID: OrgID, connectionID: UUIDText, store: Store) async throws {
+        guard !providerIDs.isEmpty else { return }
+        try await store.withTransaction(tenant: orgID) { tx in
+            try await tx.execute(
+                """
+                SELECT ctower_apply_parked_statuses(ARRAY(
+                    SELECT m.id FROM messages m
+                    WHERE m.carrier_connection_id = \(connectionID) AND m.provider_message_id = ANY (\(providerIDs)::text[])))
+                """)
+        }
     }
 
     static func messageStatus(_ state: Carrier_DeliveryState) -> String? {
@@ -48,61 +78,52 @@ enum CarrierEventRecorder {
         phone.wholeMatch(of: /\+[1-9][0-9]{7,14}/) != nil
     }
 
-    /// A status for a message we did not send through this connection is dropped (e.g. a test
-    /// message, or another system sharing the carrier account).
-    static func record(_ status: Carrier_DeliveryStatus, orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws -> Bool {
-        guard let newStatus = messageStatus(status.state), !status.providerMessageID.isEmpty else { return false }
+    enum StatusOutcome: String, Sendable {
+        /// Applied to its message.
+        case stored
+        /// Kept until the send it reports on is recorded.
+        case parked
+        /// Already stored or parked (a redelivery).
+        case duplicate
+        /// Not a status we store (no provider id, or a state with no message status).
+        case ignored
+    }
+
+    /// The carrier's price as the messages table keeps it; nil when absent or malformed.
+    static func cost(_ price: Carrier_Price?) -> (micros: Int64, currency: String)? {
+        guard let price, price.amountMicros >= 0, price.currency.wholeMatch(of: /[A-Z]{3}/) != nil else { return nil }
+        return (price.amountMicros, price.currency)
+    }
+
+    /// Applies one delivery status (ranked: a later 'sent' never replaces 'delivered'), or parks it
+    /// when no message of this connection carries its provider id yet. A status that says the
+    /// recipient unsubscribed at the carrier (21610) records an opt-out (CarrierOptOuts).
+    static func record(_ status: Carrier_DeliveryStatus, orgID: UUIDText, connectionID: UUIDText, tx: Transaction) async throws
+        -> StatusOutcome
+    {
+        guard let newStatus = messageStatus(status.state), !status.providerMessageID.isEmpty else { return .ignored }
         let occurred = date(status.occurTime)
         let errorCode = status.errorCode.isEmpty ? nil : status.errorCode
         let eventID = status.carrierEventID.isEmpty ? nil : status.carrierEventID
-        guard
-            let row = try await tx.query(
-                """
-                INSERT INTO message_status_events (org_id, message_id, status, provider_status, error_code, occurred_at, carrier_event_id)
-                SELECT \(orgID), m.id, \(newStatus), \(status.carrierStatus), \(errorCode), \(occurred), \(eventID)
-                FROM messages m
-                WHERE m.carrier_connection_id = \(connectionID) AND m.provider_message_id = \(status.providerMessageID)
-                ON CONFLICT (org_id, carrier_event_id) WHERE carrier_event_id IS NOT NULL DO NOTHING
-                RETURNING message_id::text AS message_id
-                """
-            ).firstRow
-        else {
-            // A carrier can report on a message before the dispatcher has written down the
-            // carrier's id for it (the answer to Send and the status race). Such a status is
-            // not dropped: the caller leaves it unacknowledged and the carrier sends it again.
-            // The send may also have been recorded between the insert above and this check (each
-            // statement sees what was committed when it began): then too the status must come
-            // again, unless this very event is already stored (a plain redelivery).
-            if !status.idempotencyKey.isEmpty,
-                try await tx.query(
-                    """
-                    SELECT 1 AS one FROM messages m
-                    WHERE m.idempotency_key = \(status.idempotencyKey) AND m.direction = 'outbound'
-                      AND ((m.status IN ('claimed', 'sending') AND m.provider_message_id IS NULL)
-                           OR (m.carrier_connection_id = \(connectionID) AND m.provider_message_id = \(status.providerMessageID)))
-                      AND NOT EXISTS (SELECT 1 FROM message_status_events e
-                                      WHERE e.message_id = m.id AND e.carrier_event_id = \(eventID))
-                    """
-                ).firstRow != nil
-            {
-                throw StatusBeforeSend(idempotencyKey: status.idempotencyKey)
-            }
-            return false
-        }
-        let messageID = try IdentityRecords.id(try row.decode("message_id", as: String.self), field: "message_id")
-        // Callbacks arrive out of order: only move forward (sending -> sent -> final state).
-        guard ["sent", "delivered", "undelivered", "failed"].contains(newStatus) else { return true }
-        try await tx.execute(
+        let cost = cost(status.price)
+        let outcome = try await tx.query(
             """
-            UPDATE messages SET status = \(newStatus),
-                sent_at = COALESCE(sent_at, \(occurred)),
-                delivered_at = CASE WHEN \(newStatus) = 'delivered' THEN \(occurred) ELSE delivered_at END,
-                failed_at = CASE WHEN \(newStatus) IN ('failed', 'undelivered') THEN \(occurred) ELSE failed_at END,
-                error_code = COALESCE(\(errorCode), error_code)
-            WHERE id = \(messageID) AND direction = 'outbound'
-              AND (status = 'sending' OR (status = 'sent' AND \(newStatus) <> 'sent'))
-            """)
-        return true
+            SELECT ctower_record_delivery_status(\(orgID), \(connectionID), \(status.providerMessageID), \(newStatus),
+                \(status.carrierStatus), \(errorCode), \(occurred), \(eventID), \(cost?.micros), \(cost?.currency),
+                \(status.jsonValue().serialized())::jsonb) AS outcome
+            """
+        ).one().decode("outcome", as: String.self)
+        let result = StatusOutcome(rawValue: outcome) ?? .ignored
+        if result == .stored, errorCode == CarrierOptOuts.unsubscribedCode {
+            let message = try await tx.query(
+                """
+                SELECT m.id FROM messages m
+                WHERE m.carrier_connection_id = \(connectionID) AND m.provider_message_id = \(status.providerMessageID)
+                """
+            ).one().decode("id", as: UUID.self)
+            try await CarrierOptOuts.record(tx, orgID: orgID, messageIDs: [message])
+        }
+        return result
     }
 
     /// Stores an inbound message on its lead's thread and handles its compliance keywords

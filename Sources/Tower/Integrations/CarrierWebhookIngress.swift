@@ -108,19 +108,19 @@ public struct CarrierWebhookIngress: Sendable {
             return .text(403, "webhook signature did not verify\n")
         }
         let status = verdict.httpStatus == 0 ? 200 : Int(verdict.httpStatus)
+        let recorded = try await store.withTransaction(tenant: orgID) { tx in
+            let recorded = try await CarrierEventRecorder.record(verdict.events, orgID: org, connectionID: connectionID, tx: tx)
+            try await Self.insertLog(
+                tx, request, url: parse.url, org: org, connectionID: connectionID, verified: true, status: status, events: recorded.stored,
+                error: nil)
+            return recorded
+        }
+        // Parked statuses are kept either way; this only saves them the sweep's wait.
         do {
-            try await store.withTransaction(tenant: orgID) { tx in
-                let stored = try await CarrierEventRecorder.record(verdict.events, orgID: org, connectionID: connectionID, tx: tx)
-                try await Self.insertLog(
-                    tx, request, url: parse.url, org: org, connectionID: connectionID, verified: true, status: status, events: stored,
-                    error: nil)
-            }
-        } catch is CarrierEventRecorder.StatusBeforeSend {
-            // Nothing stored; the carrier's retry finds the send recorded.
-            try await log(
-                request, url: parse.url, org: org, orgID: orgID, connectionID: connectionID, verified: true, status: 503, events: 0,
-                error: "status_before_send")
-            return .text(503, "this message's send is still being recorded; retry later\n")
+            try await CarrierEventRecorder.applyParked(
+                providerIDs: recorded.parkedProviderIDs, orgID: orgID, connectionID: connectionID, store: store)
+        } catch {
+            logger.notice("applying a parked status right away failed; the upkeep sweep will", metadata: ["error": "\(type(of: error))"])
         }
         if verdict.httpContentType.isEmpty && verdict.httpBody.isEmpty {
             return HTTPResponse(status: status, headers: [("content-type", "text/xml")], body: Array("<Response/>".utf8))
@@ -152,9 +152,9 @@ public struct CarrierWebhookIngress: Sendable {
             """)
     }
 
-    /// Stores an event a plugin reported on its own (the mock carrier's statuses and replies).
-    /// Stores an event a plugin sent on its own; false when it could not be stored and should
-    /// come again. An event for an unknown (deleted) connection counts as handled.
+    /// Stores an event a plugin sent on its own (the mock carrier's statuses and replies); false
+    /// when it could not be stored and should come again. An event for an unknown (deleted)
+    /// connection counts as handled.
     static func recordUnsolicited(_ event: CarrierEvent, store: Store, logger: Logger) async -> Bool {
         guard let connectionID = UUIDText(event.connectionID) else { return true }
         var proto = Carrier_Event()
@@ -164,25 +164,30 @@ public struct CarrierWebhookIngress: Sendable {
         case .inboundMessage(let message): proto.kind = .inboundMessage(message)
         case .throttle: return true
         }
+        let recorded: CarrierEventRecorder.Recorded
+        let orgID: OrgID
         do {
             let orgText = try await store.withTransaction(tenant: nil, readOnly: true) { tx in
                 try await tx.query("SELECT ctower_carrier_connection_org(\(connectionID))::text AS org_id").one().decode(
                     "org_id", as: String?.self)
             }
-            guard let orgText, let orgID = OrgID(orgText), let org = UUIDText(orgText) else { return true }
-            try await store.withTransaction(tenant: orgID) { tx in
-                _ = try await CarrierEventRecorder.record([proto], orgID: org, connectionID: connectionID, tx: tx)
+            guard let orgText, let found = OrgID(orgText), let org = UUIDText(orgText) else { return true }
+            orgID = found
+            recorded = try await store.withTransaction(tenant: orgID) { tx in
+                try await CarrierEventRecorder.record([proto], orgID: org, connectionID: connectionID, tx: tx)
             }
-            return true
-        } catch let early as CarrierEventRecorder.StatusBeforeSend {
-            logger.debug(
-                "status arrived before the send was recorded; waiting for its redelivery", metadata: ["key": "\(early.idempotencyKey)"])
-            return false
         } catch {
             logger.error(
                 "storing a carrier event failed; the plugin will deliver it again",
                 metadata: ["connection": "\(event.connectionID)", "error": "\(type(of: error))"])
             return false
         }
+        do {
+            try await CarrierEventRecorder.applyParked(
+                providerIDs: recorded.parkedProviderIDs, orgID: orgID, connectionID: connectionID, store: store)
+        } catch {
+            logger.notice("applying a parked status right away failed; the upkeep sweep will", metadata: ["error": "\(type(of: error))"])
+        }
+        return true
     }
 }

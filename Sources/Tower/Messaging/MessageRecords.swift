@@ -9,7 +9,7 @@ enum MessageRecords {
         m.id::text AS id, m.lead_id::text AS lead_id, m.lead_phone_id::text AS lead_phone_id, \
         m.phone_number_id::text AS phone_number_id, m.campaign_id::text AS campaign_id, m.direction, m.status, m.purpose, \
         m.from_phone::text AS from_phone, m.to_phone::text AS to_phone, m.body, m.segments::int AS segments, m.encoding, \
-        m.intent, m.skip_reason, m.error_code, \
+        m.intent, m.skip_reason, m.error_code, m.cost_micros, m.currency, \
         EXISTS (SELECT 1 FROM inbound_reviews r WHERE r.message_id = m.id AND r.status = 'open') AS needs_review, \
         \(Timestamps.micros("m.created_at")) AS created_us, \(Timestamps.micros("m.send_after")) AS send_after_us, \
         \(Timestamps.micros("m.sent_at")) AS sent_us, \(Timestamps.micros("m.delivered_at")) AS delivered_us, \
@@ -47,6 +47,12 @@ enum MessageRecords {
         m.deliveredTime = Timestamps.proto(micros: try row.decode("delivered_us"))
         m.receiveTime = Timestamps.proto(micros: try row.decode("received_us"))
         m.readTime = Timestamps.proto(micros: try row.decode("read_us"))
+        if let micros = try row.decode("cost_micros", as: Int64?.self), let currency = try row.decode("currency", as: String?.self) {
+            var cost = MessageCost()
+            cost.amountMicros = micros
+            cost.currency = currency
+            m.cost = cost
+        }
         return m
     }
 

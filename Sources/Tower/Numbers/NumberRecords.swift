@@ -3,10 +3,15 @@ import TowerStore
 
 /// SQL and row mapping for `phone_numbers`.
 enum NumberRecords {
+    /// Today as the dispatcher counts days (UTC), for the warming ramp.
+    static let today = "(now() AT TIME ZONE 'UTC')::date"
+
     static let columns = """
         n.id::text AS id, n.carrier_connection_id::text AS connection_id, n.phone, n.kind, n.state,
         coalesce(n.area_code, '') AS area_code, coalesce(n.provider_number_id, '') AS provider_number_id,
-        n.messages_per_second::float8 AS mps, n.daily_cap, n.warming_day::int4 AS warming_day,
+        n.messages_per_second::float8 AS mps, n.daily_cap,
+        CASE WHEN n.state = 'warming' THEN ctower_warming_day(n.warming_started_on, \(today)) ELSE 0 END AS warming_day,
+        ctower_effective_daily_cap(n.state, n.daily_cap, n.warming_started_on, \(today)) AS effective_daily_cap,
         n.health_score::int4 AS health_score, coalesce(n.quarantine_reason, '') AS quarantine_reason,
         \(Timestamps.micros("n.quarantined_at")) AS quarantined_us, \(Timestamps.micros("n.acquired_at")) AS acquired_us,
         \(Timestamps.micros("n.released_at")) AS released_us
@@ -24,6 +29,7 @@ enum NumberRecords {
         n.messagesPerSecond = try row.decode("mps", as: Double.self)
         n.dailyCap = try row.decode("daily_cap", as: Int32.self)
         n.warmingDay = try row.decode("warming_day", as: Int32.self)
+        n.effectiveDailyCap = try row.decode("effective_daily_cap", as: Int32.self)
         n.healthScore = try row.decode("health_score", as: Int32.self)
         n.quarantineReason = try row.decode("quarantine_reason", as: String.self)
         n.quarantineTime = Timestamps.proto(micros: try row.decode("quarantined_us", as: Int64?.self))

@@ -68,12 +68,13 @@ public final class TowerServer: Sendable {
     let cluster: EmbeddedPostgres?
     let carriers: CarrierRegistry
     let dispatcher: Dispatcher?
+    let upkeep: CarrierUpkeep?
     let inbound: InboundFeed
     let logger: Logger
 
     private init(
         address: SocketAddress, store: Store, server: RPCServer, health: HealthService, cluster: EmbeddedPostgres?,
-        carriers: CarrierRegistry, dispatcher: Dispatcher?, inbound: InboundFeed,
+        carriers: CarrierRegistry, dispatcher: Dispatcher?, upkeep: CarrierUpkeep?, inbound: InboundFeed,
         logger: Logger
     ) {
         self.address = address
@@ -83,6 +84,7 @@ public final class TowerServer: Sendable {
         self.cluster = cluster
         self.carriers = carriers
         self.dispatcher = dispatcher
+        self.upkeep = upkeep
         self.inbound = inbound
         self.logger = logger
     }
@@ -156,16 +158,21 @@ public final class TowerServer: Sendable {
             let server = RPCServer(configuration: rpc, services: domain + [health, reflection.v1, reflection.v1alpha])
             let address = try await server.start()
             var dispatcher: Dispatcher?
+            var upkeep: CarrierUpkeep?
             if options.role.dispatches {
                 var dispatch = options.dispatch
                 dispatch.complianceClock = options.complianceClock
                 let started = Dispatcher(store: store, keys: keys, registry: carriers, configuration: dispatch, logger: logger)
                 try await started.start()
                 dispatcher = started
+                var upkeepConfiguration = CarrierUpkeep.Configuration()
+                upkeepConfiguration.orgs = dispatch.orgs
+                upkeep = CarrierUpkeep(store: store, configuration: upkeepConfiguration, logger: logger)
+                upkeep?.start()
             }
             return TowerServer(
                 address: address, store: store, server: server, health: health, cluster: cluster, carriers: carriers,
-                dispatcher: dispatcher, inbound: inbound, logger: logger)
+                dispatcher: dispatcher, upkeep: upkeep, inbound: inbound, logger: logger)
         } catch {
             try? await cluster?.stop()
             throw error
@@ -178,6 +185,7 @@ public final class TowerServer: Sendable {
         // Live inbox streams end first, so the drain does not wait for them.
         await inbound.shutdown()
         await dispatcher?.stop()
+        await upkeep?.stop()
         await server.shutdown(gracePeriod: grace)
         await carriers.shutdown()
         store.shutdown()

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "google/protobuf/timestamp.pb-c.h"
 
 typedef struct Ctower__V1__Message Ctower__V1__Message;
+typedef struct Ctower__V1__MessageCost Ctower__V1__MessageCost;
 typedef struct Ctower__V1__GetMessageRequest Ctower__V1__GetMessageRequest;
 typedef struct Ctower__V1__ListThreadRequest Ctower__V1__ListThreadRequest;
 typedef struct Ctower__V1__ListThreadResponse Ctower__V1__ListThreadResponse;
@@ -80,7 +81,7 @@ typedef enum _Ctower__V1__MessageStatus {
    */
   CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_CANCELLED = 8,
   /*
-   * Refused by the compliance gate at send time; see skip_reason.
+   * Refused by the compliance gate at send time, or not needed after all; see skip_reason.
    */
   CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_SKIPPED = 9,
   /*
@@ -216,7 +217,9 @@ struct  Ctower__V1__Message
    */
   Ctower__V1__MessageIntent intent;
   /*
-   * Why it was cancelled or skipped, e.g. "opted_out".
+   * Why it was cancelled or skipped, e.g. "opted_out". "carrier_confirmed": our opt-out
+   * confirmation was refused with carrier error 21610 because the carrier (Twilio, for its
+   * English keywords) had already confirmed the opt-out itself; done, not failed.
    */
   char *skip_reason;
   /*
@@ -242,10 +245,35 @@ struct  Ctower__V1__Message
    * Inbound: when someone marked the lead's thread read (MarkThreadRead); absent while unread.
    */
   Google__Protobuf__Timestamp *read_time;
+  /*
+   * Outbound: what the carrier charged for it, once the carrier reports a price (often only
+   * after delivery; some carriers never do). Absent while unknown.
+   */
+  Ctower__V1__MessageCost *cost;
 };
 #define CTOWER__V1__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_UNSPECIFIED, CTOWER__V1__MESSAGE_PURPOSE__MESSAGE_PURPOSE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, NULL, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_DIRECTION__MESSAGE_DIRECTION_UNSPECIFIED, CTOWER__V1__MESSAGE_STATUS__MESSAGE_STATUS_UNSPECIFIED, CTOWER__V1__MESSAGE_PURPOSE__MESSAGE_PURPOSE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CTOWER__V1__MESSAGE_INTENT__MESSAGE_INTENT_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+
+/*
+ * A carrier's charge for one message.
+ */
+struct  Ctower__V1__MessageCost
+{
+  ProtobufCMessage base;
+  /*
+   * Millionths of the currency unit: 7900 is 0.0079 USD.
+   */
+  int64_t amount_micros;
+  /*
+   * ISO 4217 code, e.g. "USD".
+   */
+  char *currency;
+};
+#define CTOWER__V1__MESSAGE_COST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__message_cost__descriptor) \
+    , 0, (char *)protobuf_c_empty_string }
 
 
 struct  Ctower__V1__GetMessageRequest
@@ -459,6 +487,25 @@ Ctower__V1__Message *
                       const uint8_t       *data);
 void   ctower__v1__message__free_unpacked
                      (Ctower__V1__Message *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__V1__MessageCost methods */
+void   ctower__v1__message_cost__init
+                     (Ctower__V1__MessageCost         *message);
+size_t ctower__v1__message_cost__get_packed_size
+                     (const Ctower__V1__MessageCost   *message);
+size_t ctower__v1__message_cost__pack
+                     (const Ctower__V1__MessageCost   *message,
+                      uint8_t             *out);
+size_t ctower__v1__message_cost__pack_to_buffer
+                     (const Ctower__V1__MessageCost   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__V1__MessageCost *
+       ctower__v1__message_cost__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__v1__message_cost__free_unpacked
+                     (Ctower__V1__MessageCost *message,
                       ProtobufCAllocator *allocator);
 /* Ctower__V1__GetMessageRequest methods */
 void   ctower__v1__get_message_request__init
@@ -674,6 +721,9 @@ void   ctower__v1__resolve_review_request__free_unpacked
 typedef void (*Ctower__V1__Message_Closure)
                  (const Ctower__V1__Message *message,
                   void *closure_data);
+typedef void (*Ctower__V1__MessageCost_Closure)
+                 (const Ctower__V1__MessageCost *message,
+                  void *closure_data);
 typedef void (*Ctower__V1__GetMessageRequest_Closure)
                  (const Ctower__V1__GetMessageRequest *message,
                   void *closure_data);
@@ -794,6 +844,7 @@ extern const ProtobufCEnumDescriptor    ctower__v1__message_purpose__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__message_intent__descriptor;
 extern const ProtobufCEnumDescriptor    ctower__v1__review_resolution__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__message__descriptor;
+extern const ProtobufCMessageDescriptor ctower__v1__message_cost__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__get_message_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_thread_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__v1__list_thread_response__descriptor;

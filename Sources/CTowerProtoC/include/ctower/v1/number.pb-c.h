@@ -49,7 +49,9 @@ typedef enum _Ctower__V1__PhoneNumberKind {
 typedef enum _Ctower__V1__PhoneNumberState {
   CTOWER__V1__PHONE_NUMBER_STATE__PHONE_NUMBER_STATE_UNSPECIFIED = 0,
   /*
-   * New to sending: the dispatcher ramps its daily volume up over the first days.
+   * New to sending: the dispatcher ramps its daily volume up over the first days (50 messages on
+   * ramp day 0, doubling each UTC day up to daily_cap; see effective_daily_cap). The number
+   * becomes ACTIVE on its own once the ramp reaches daily_cap.
    */
   CTOWER__V1__PHONE_NUMBER_STATE__PHONE_NUMBER_STATE_WARMING = 1,
   /*
@@ -106,7 +108,8 @@ struct  Ctower__V1__PhoneNumber
    */
   int32_t daily_cap;
   /*
-   * Day of the warming ramp (0 = first day).
+   * While WARMING: the day of the warming ramp, counted in UTC days since the number was put
+   * into WARMING (0 = the first day). 0 in every other state.
    */
   int32_t warming_day;
   /*
@@ -126,10 +129,15 @@ struct  Ctower__V1__PhoneNumber
    * When the number was released; absent unless RELEASED.
    */
   Google__Protobuf__Timestamp *release_time;
+  /*
+   * The cap the dispatcher applies today (UTC): while WARMING, min(daily_cap, 50 x 2^warming_day);
+   * otherwise daily_cap.
+   */
+  int32_t effective_daily_cap;
 };
 #define CTOWER__V1__PHONE_NUMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__v1__phone_number__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__PHONE_NUMBER_KIND__PHONE_NUMBER_KIND_UNSPECIFIED, CTOWER__V1__PHONE_NUMBER_STATE__PHONE_NUMBER_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__V1__PHONE_NUMBER_KIND__PHONE_NUMBER_KIND_UNSPECIFIED, CTOWER__V1__PHONE_NUMBER_STATE__PHONE_NUMBER_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, NULL, NULL, NULL, 0 }
 
 
 struct  Ctower__V1__AddNumberRequest
@@ -216,7 +224,8 @@ struct  Ctower__V1__UpdateNumberRequest
    */
   int32_t daily_cap;
   /*
-   * When update_mask names "state": ACTIVE (put back into sending), WARMING or QUARANTINED.
+   * When update_mask names "state": ACTIVE (put back into sending), WARMING (restarts the warming
+   * ramp at day 0) or QUARANTINED.
    * RELEASED is ReleaseNumber's job.
    */
   Ctower__V1__PhoneNumberState state;

@@ -52,6 +52,51 @@ void   ctower__v1__message__free_unpacked
   assert(message->base.descriptor == &ctower__v1__message__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ctower__v1__message_cost__init
+                     (Ctower__V1__MessageCost         *message)
+{
+  static const Ctower__V1__MessageCost init_value = CTOWER__V1__MESSAGE_COST__INIT;
+  *message = init_value;
+}
+size_t ctower__v1__message_cost__get_packed_size
+                     (const Ctower__V1__MessageCost *message)
+{
+  assert(message->base.descriptor == &ctower__v1__message_cost__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__v1__message_cost__pack
+                     (const Ctower__V1__MessageCost *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__v1__message_cost__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__v1__message_cost__pack_to_buffer
+                     (const Ctower__V1__MessageCost *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__v1__message_cost__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__V1__MessageCost *
+       ctower__v1__message_cost__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__V1__MessageCost *)
+     protobuf_c_message_unpack (&ctower__v1__message_cost__descriptor,
+                                allocator, len, data);
+}
+void   ctower__v1__message_cost__free_unpacked
+                     (Ctower__V1__MessageCost *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__v1__message_cost__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ctower__v1__get_message_request__init
                      (Ctower__V1__GetMessageRequest         *message)
 {
@@ -547,7 +592,7 @@ void   ctower__v1__resolve_review_request__free_unpacked
   assert(message->base.descriptor == &ctower__v1__resolve_review_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[23] =
+static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[24] =
 {
   {
     "id",
@@ -825,10 +870,23 @@ static const ProtobufCFieldDescriptor ctower__v1__message__field_descriptors[23]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cost",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__Message, cost),
+    &ctower__v1__message_cost__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__message__field_indices_by_name[] = {
   10,   /* field[10] = body */
   4,   /* field[4] = campaign_id */
+  23,   /* field[23] = cost */
   17,   /* field[17] = create_time */
   20,   /* field[20] = delivered_time */
   5,   /* field[5] = direction */
@@ -854,7 +912,7 @@ static const unsigned ctower__v1__message__field_indices_by_name[] = {
 static const ProtobufCIntRange ctower__v1__message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 23 }
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor ctower__v1__message__descriptor =
 {
@@ -864,11 +922,62 @@ const ProtobufCMessageDescriptor ctower__v1__message__descriptor =
   "Ctower__V1__Message",
   "ctower.v1",
   sizeof(Ctower__V1__Message),
-  23,
+  24,
   ctower__v1__message__field_descriptors,
   ctower__v1__message__field_indices_by_name,
   1,  ctower__v1__message__number_ranges,
   (ProtobufCMessageInit) ctower__v1__message__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__v1__message_cost__field_descriptors[2] =
+{
+  {
+    "amount_micros",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__MessageCost, amount_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__MessageCost, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__v1__message_cost__field_indices_by_name[] = {
+  0,   /* field[0] = amount_micros */
+  1,   /* field[1] = currency */
+};
+static const ProtobufCIntRange ctower__v1__message_cost__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__v1__message_cost__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.v1.MessageCost",
+  "MessageCost",
+  "Ctower__V1__MessageCost",
+  "ctower.v1",
+  sizeof(Ctower__V1__MessageCost),
+  2,
+  ctower__v1__message_cost__field_descriptors,
+  ctower__v1__message_cost__field_indices_by_name,
+  1,  ctower__v1__message_cost__number_ranges,
+  (ProtobufCMessageInit) ctower__v1__message_cost__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor ctower__v1__get_message_request__field_descriptors[1] =

@@ -277,7 +277,7 @@ void   ctower__v1__release_number_request__free_unpacked
   assert(message->base.descriptor == &ctower__v1__release_number_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor ctower__v1__phone_number__field_descriptors[15] =
+static const ProtobufCFieldDescriptor ctower__v1__phone_number__field_descriptors[16] =
 {
   {
     "id",
@@ -459,12 +459,25 @@ static const ProtobufCFieldDescriptor ctower__v1__phone_number__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "effective_daily_cap",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__V1__PhoneNumber, effective_daily_cap),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__v1__phone_number__field_indices_by_name[] = {
   13,   /* field[13] = acquire_time */
   5,   /* field[5] = area_code */
   1,   /* field[1] = carrier_connection_id */
   8,   /* field[8] = daily_cap */
+  15,   /* field[15] = effective_daily_cap */
   10,   /* field[10] = health_score */
   0,   /* field[0] = id */
   3,   /* field[3] = kind */
@@ -480,7 +493,7 @@ static const unsigned ctower__v1__phone_number__field_indices_by_name[] = {
 static const ProtobufCIntRange ctower__v1__phone_number__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor ctower__v1__phone_number__descriptor =
 {
@@ -490,7 +503,7 @@ const ProtobufCMessageDescriptor ctower__v1__phone_number__descriptor =
   "Ctower__V1__PhoneNumber",
   "ctower.v1",
   sizeof(Ctower__V1__PhoneNumber),
-  15,
+  16,
   ctower__v1__phone_number__field_descriptors,
   ctower__v1__phone_number__field_indices_by_name,
   1,  ctower__v1__phone_number__number_ranges,

@@ -31,6 +31,7 @@ typedef struct Ctower__Carrier__V1__RemoveConnectionRequest Ctower__Carrier__V1_
 typedef struct Ctower__Carrier__V1__RemoveConnectionResponse Ctower__Carrier__V1__RemoveConnectionResponse;
 typedef struct Ctower__Carrier__V1__SendRequest Ctower__Carrier__V1__SendRequest;
 typedef struct Ctower__Carrier__V1__SendResponse Ctower__Carrier__V1__SendResponse;
+typedef struct Ctower__Carrier__V1__Price Ctower__Carrier__V1__Price;
 typedef struct Ctower__Carrier__V1__QueryStatusRequest Ctower__Carrier__V1__QueryStatusRequest;
 typedef struct Ctower__Carrier__V1__QueryStatusResponse Ctower__Carrier__V1__QueryStatusResponse;
 typedef struct Ctower__Carrier__V1__ParseWebhookRequest Ctower__Carrier__V1__ParseWebhookRequest;
@@ -697,10 +698,37 @@ struct  Ctower__Carrier__V1__SendResponse
    * True when this idempotency key had already been sent and this is the original result.
    */
   protobuf_c_boolean duplicate;
+  /*
+   * What the carrier charges for the message, when it already says (Twilio's answer to a
+   * create usually has no price yet). Absent when unknown; a later DeliveryStatus or
+   * QueryStatusResponse may carry it.
+   */
+  Ctower__Carrier__V1__Price *price;
 };
 #define CTOWER__CARRIER__V1__SEND_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__carrier__v1__send_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * A carrier's charge for one message (all its segments), as the carrier states it.
+ */
+struct  Ctower__Carrier__V1__Price
+{
+  ProtobufCMessage base;
+  /*
+   * Millionths of the currency unit, as a positive amount: Twilio's price "-0.00790" USD is
+   * 7900. Exact in integer arithmetic, so sums over many messages do not drift.
+   */
+  int64_t amount_micros;
+  /*
+   * ISO 4217 code, upper case, e.g. "USD". Required whenever a Price is present.
+   */
+  char *currency;
+};
+#define CTOWER__CARRIER__V1__PRICE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&ctower__carrier__v1__price__descriptor) \
+    , 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -753,10 +781,14 @@ struct  Ctower__Carrier__V1__QueryStatusResponse
    * The carrier's error code, when the message failed.
    */
   char *error_code;
+  /*
+   * The carrier's charge for the message, when it is known; absent otherwise.
+   */
+  Ctower__Carrier__V1__Price *price;
 };
 #define CTOWER__CARRIER__V1__QUERY_STATUS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__carrier__v1__query_status_response__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, CTOWER__CARRIER__V1__DELIVERY_STATE__DELIVERY_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, CTOWER__CARRIER__V1__DELIVERY_STATE__DELIVERY_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -1189,10 +1221,15 @@ struct  Ctower__Carrier__V1__DeliveryStatus
    */
   char *from;
   char *to;
+  /*
+   * The carrier's charge for the message, when it is known by now (often only once it is
+   * final); absent otherwise. The host keeps the latest price it is told.
+   */
+  Ctower__Carrier__V1__Price *price;
 };
 #define CTOWER__CARRIER__V1__DELIVERY_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&ctower__carrier__v1__delivery_status__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__CARRIER__V1__DELIVERY_STATE__DELIVERY_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CTOWER__CARRIER__V1__DELIVERY_STATE__DELIVERY_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
 
 
 /*
@@ -1493,6 +1530,25 @@ Ctower__Carrier__V1__SendResponse *
                       const uint8_t       *data);
 void   ctower__carrier__v1__send_response__free_unpacked
                      (Ctower__Carrier__V1__SendResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Ctower__Carrier__V1__Price methods */
+void   ctower__carrier__v1__price__init
+                     (Ctower__Carrier__V1__Price         *message);
+size_t ctower__carrier__v1__price__get_packed_size
+                     (const Ctower__Carrier__V1__Price   *message);
+size_t ctower__carrier__v1__price__pack
+                     (const Ctower__Carrier__V1__Price   *message,
+                      uint8_t             *out);
+size_t ctower__carrier__v1__price__pack_to_buffer
+                     (const Ctower__Carrier__V1__Price   *message,
+                      ProtobufCBuffer     *buffer);
+Ctower__Carrier__V1__Price *
+       ctower__carrier__v1__price__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   ctower__carrier__v1__price__free_unpacked
+                     (Ctower__Carrier__V1__Price *message,
                       ProtobufCAllocator *allocator);
 /* Ctower__Carrier__V1__QueryStatusRequest methods */
 void   ctower__carrier__v1__query_status_request__init
@@ -1994,6 +2050,9 @@ typedef void (*Ctower__Carrier__V1__SendRequest_Closure)
 typedef void (*Ctower__Carrier__V1__SendResponse_Closure)
                  (const Ctower__Carrier__V1__SendResponse *message,
                   void *closure_data);
+typedef void (*Ctower__Carrier__V1__Price_Closure)
+                 (const Ctower__Carrier__V1__Price *message,
+                  void *closure_data);
 typedef void (*Ctower__Carrier__V1__QueryStatusRequest_Closure)
                  (const Ctower__Carrier__V1__QueryStatusRequest *message,
                   void *closure_data);
@@ -2091,6 +2150,7 @@ extern const ProtobufCMessageDescriptor ctower__carrier__v1__remove_connection_r
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__remove_connection_response__descriptor;
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__send_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__send_response__descriptor;
+extern const ProtobufCMessageDescriptor ctower__carrier__v1__price__descriptor;
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__query_status_request__descriptor;
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__query_status_response__descriptor;
 extern const ProtobufCMessageDescriptor ctower__carrier__v1__parse_webhook_request__descriptor;

@@ -559,6 +559,51 @@ void   ctower__carrier__v1__send_response__free_unpacked
   assert(message->base.descriptor == &ctower__carrier__v1__send_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   ctower__carrier__v1__price__init
+                     (Ctower__Carrier__V1__Price         *message)
+{
+  static const Ctower__Carrier__V1__Price init_value = CTOWER__CARRIER__V1__PRICE__INIT;
+  *message = init_value;
+}
+size_t ctower__carrier__v1__price__get_packed_size
+                     (const Ctower__Carrier__V1__Price *message)
+{
+  assert(message->base.descriptor == &ctower__carrier__v1__price__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t ctower__carrier__v1__price__pack
+                     (const Ctower__Carrier__V1__Price *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &ctower__carrier__v1__price__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t ctower__carrier__v1__price__pack_to_buffer
+                     (const Ctower__Carrier__V1__Price *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &ctower__carrier__v1__price__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Ctower__Carrier__V1__Price *
+       ctower__carrier__v1__price__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Ctower__Carrier__V1__Price *)
+     protobuf_c_message_unpack (&ctower__carrier__v1__price__descriptor,
+                                allocator, len, data);
+}
+void   ctower__carrier__v1__price__free_unpacked
+                     (Ctower__Carrier__V1__Price *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &ctower__carrier__v1__price__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   ctower__carrier__v1__query_status_request__init
                      (Ctower__Carrier__V1__QueryStatusRequest         *message)
 {
@@ -2836,7 +2881,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__send_request__descriptor =
   (ProtobufCMessageInit) ctower__carrier__v1__send_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__carrier__v1__send_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor ctower__carrier__v1__send_response__field_descriptors[5] =
 {
   {
     "provider_message_id",
@@ -2886,17 +2931,30 @@ static const ProtobufCFieldDescriptor ctower__carrier__v1__send_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "price",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__Carrier__V1__SendResponse, price),
+    &ctower__carrier__v1__price__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__carrier__v1__send_response__field_indices_by_name[] = {
   1,   /* field[1] = carrier_status */
   3,   /* field[3] = duplicate */
+  4,   /* field[4] = price */
   0,   /* field[0] = provider_message_id */
   2,   /* field[2] = segments */
 };
 static const ProtobufCIntRange ctower__carrier__v1__send_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor ctower__carrier__v1__send_response__descriptor =
 {
@@ -2906,11 +2964,62 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__send_response__descriptor 
   "Ctower__Carrier__V1__SendResponse",
   "ctower.carrier.v1",
   sizeof(Ctower__Carrier__V1__SendResponse),
-  4,
+  5,
   ctower__carrier__v1__send_response__field_descriptors,
   ctower__carrier__v1__send_response__field_indices_by_name,
   1,  ctower__carrier__v1__send_response__number_ranges,
   (ProtobufCMessageInit) ctower__carrier__v1__send_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor ctower__carrier__v1__price__field_descriptors[2] =
+{
+  {
+    "amount_micros",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__Carrier__V1__Price, amount_micros),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__Carrier__V1__Price, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned ctower__carrier__v1__price__field_indices_by_name[] = {
+  0,   /* field[0] = amount_micros */
+  1,   /* field[1] = currency */
+};
+static const ProtobufCIntRange ctower__carrier__v1__price__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor ctower__carrier__v1__price__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "ctower.carrier.v1.Price",
+  "Price",
+  "Ctower__Carrier__V1__Price",
+  "ctower.carrier.v1",
+  sizeof(Ctower__Carrier__V1__Price),
+  2,
+  ctower__carrier__v1__price__field_descriptors,
+  ctower__carrier__v1__price__field_indices_by_name,
+  1,  ctower__carrier__v1__price__number_ranges,
+  (ProtobufCMessageInit) ctower__carrier__v1__price__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor ctower__carrier__v1__query_status_request__field_descriptors[4] =
@@ -2990,7 +3099,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__query_status_request__desc
   (ProtobufCMessageInit) ctower__carrier__v1__query_status_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__carrier__v1__query_status_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor ctower__carrier__v1__query_status_response__field_descriptors[6] =
 {
   {
     "found",
@@ -3052,18 +3161,31 @@ static const ProtobufCFieldDescriptor ctower__carrier__v1__query_status_response
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "price",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__Carrier__V1__QueryStatusResponse, price),
+    &ctower__carrier__v1__price__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__carrier__v1__query_status_response__field_indices_by_name[] = {
   3,   /* field[3] = carrier_status */
   4,   /* field[4] = error_code */
   0,   /* field[0] = found */
+  5,   /* field[5] = price */
   1,   /* field[1] = provider_message_id */
   2,   /* field[2] = state */
 };
 static const ProtobufCIntRange ctower__carrier__v1__query_status_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor ctower__carrier__v1__query_status_response__descriptor =
 {
@@ -3073,7 +3195,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__query_status_response__des
   "Ctower__Carrier__V1__QueryStatusResponse",
   "ctower.carrier.v1",
   sizeof(Ctower__Carrier__V1__QueryStatusResponse),
-  5,
+  6,
   ctower__carrier__v1__query_status_response__field_descriptors,
   ctower__carrier__v1__query_status_response__field_indices_by_name,
   1,  ctower__carrier__v1__query_status_response__number_ranges,
@@ -4033,7 +4155,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__ack__descriptor =
   (ProtobufCMessageInit) ctower__carrier__v1__ack__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor ctower__carrier__v1__delivery_status__field_descriptors[10] =
+static const ProtobufCFieldDescriptor ctower__carrier__v1__delivery_status__field_descriptors[11] =
 {
   {
     "carrier_event_id",
@@ -4155,6 +4277,18 @@ static const ProtobufCFieldDescriptor ctower__carrier__v1__delivery_status__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "price",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Ctower__Carrier__V1__DeliveryStatus, price),
+    &ctower__carrier__v1__price__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned ctower__carrier__v1__delivery_status__field_indices_by_name[] = {
   0,   /* field[0] = carrier_event_id */
@@ -4164,6 +4298,7 @@ static const unsigned ctower__carrier__v1__delivery_status__field_indices_by_nam
   8,   /* field[8] = from */
   2,   /* field[2] = idempotency_key */
   7,   /* field[7] = occur_time */
+  10,   /* field[10] = price */
   1,   /* field[1] = provider_message_id */
   3,   /* field[3] = state */
   9,   /* field[9] = to */
@@ -4171,7 +4306,7 @@ static const unsigned ctower__carrier__v1__delivery_status__field_indices_by_nam
 static const ProtobufCIntRange ctower__carrier__v1__delivery_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor ctower__carrier__v1__delivery_status__descriptor =
 {
@@ -4181,7 +4316,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__delivery_status__descripto
   "Ctower__Carrier__V1__DeliveryStatus",
   "ctower.carrier.v1",
   sizeof(Ctower__Carrier__V1__DeliveryStatus),
-  10,
+  11,
   ctower__carrier__v1__delivery_status__field_descriptors,
   ctower__carrier__v1__delivery_status__field_indices_by_name,
   1,  ctower__carrier__v1__delivery_status__number_ranges,
