@@ -1927,9 +1927,17 @@ enum EmbeddedMigrations {
             
             -- One delivery status from a carrier: applied to its message, or parked until the send is
             -- recorded. Returns 'stored', 'parked' or 'duplicate' (already stored or already parked).
+            --
+            -- A status that finds no message may be racing the hand-off transaction that is about to record
+            -- its send; that transaction holds the recipient's phone lock shared from before the Send until
+            -- it commits. So when the recipient is known, the status waits for that lock exclusively and
+            -- looks again (a new snapshot: this function is volatile) before it parks: either the send is
+            -- recorded by then, or its transaction starts after this one commits and its trigger sees the
+            -- parked row. Only statuses without a recipient, or whose send is recorded by a transaction that
+            -- holds no phone lock (the crash recovery), can slip between the two; the upkeep sweep applies those.
             CREATE FUNCTION ctower_record_delivery_status(
-                p_org_id uuid, p_connection_id uuid, p_provider_message_id text, p_status text, p_provider_status text, p_error_code text,
-                p_occurred_at timestamptz, p_carrier_event_id text, p_cost_micros bigint, p_currency text, p_payload jsonb
+                p_org_id uuid, p_connection_id uuid, p_provider_message_id text, p_to_phone text, p_status text, p_provider_status text,
+                p_error_code text, p_occurred_at timestamptz, p_carrier_event_id text, p_cost_micros bigint, p_currency text, p_payload jsonb
             ) RETURNS text
                 LANGUAGE plpgsql
                 AS $$
@@ -1938,6 +1946,11 @@ enum EmbeddedMigrations {
             BEGIN
                 SELECT m.id INTO v_message_id FROM messages m
                 WHERE m.carrier_connection_id = p_connection_id AND m.provider_message_id = p_provider_message_id;
+                IF v_message_id IS NULL AND p_to_phone IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(ctower_phone_lock_key(p_org_id, p_to_phone));
+                    SELECT m.id INTO v_message_id FROM messages m
+                    WHERE m.carrier_connection_id = p_connection_id AND m.provider_message_id = p_provider_message_id;
+                END IF;
                 IF v_message_id IS NOT NULL THEN
                     IF ctower_apply_delivery_status(p_org_id, v_message_id, p_status, p_provider_status, p_error_code, p_occurred_at,
                                                     p_carrier_event_id, p_cost_micros, p_currency) THEN
@@ -2134,7 +2147,7 @@ enum EmbeddedMigrations {
             
             GRANT EXECUTE ON FUNCTION ctower_delivery_rank(text),
                 ctower_apply_delivery_status(uuid, uuid, text, text, text, timestamptz, text, bigint, text),
-                ctower_record_delivery_status(uuid, uuid, text, text, text, text, timestamptz, text, bigint, text, jsonb),
+                ctower_record_delivery_status(uuid, uuid, text, text, text, text, text, timestamptz, text, bigint, text, jsonb),
                 ctower_apply_parked_statuses(uuid[]), ctower_messages_apply_parked(),
                 ctower_sweep_parked_statuses(uuid, timestamptz), ctower_messages_carrier_confirmed(),
                 ctower_warming_day(date, date), ctower_effective_daily_cap(text, integer, date, date),

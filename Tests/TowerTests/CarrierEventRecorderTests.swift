@@ -191,3 +191,51 @@ struct CarrierEventRecorderTests {
         #expect(try audit.decode("n", as: String.self) == "1" && audit.decode("pid", as: String.self) == stray.providerMessageID)
     }
 }
+
+/// The plugin path with real processes: the mock carrier reports each delivery (priced) the
+/// moment it accepts the message, so many statuses reach the server before the dispatcher has
+/// recorded their send. None may be lost, none stored twice, and each message ends delivered
+/// with its cost.
+@Suite(
+    "Mock statuses racing the dispatcher", .serialized,
+    .enabled(if: DispatchFixture.binariesBuilt, Comment(rawValue: DispatchFixture.missing)))
+struct RacingStatusTests {
+    @Test func everyImmediateStatusLandsOnceWithItsPrice() async throws {
+        let fixture = try await DispatchFixture.make(
+            numberCount: 2,
+            settings: ["status_events": "true", "delivery_delay_ms": "0", "delivery_rate": "1", "price_per_segment_micros": "7900"])
+        try await fixture.queue(200, phones: 200)
+        var configuration = Dispatcher.Configuration()
+        configuration.orgs = [fixture.org]
+        let dispatcher = Dispatcher(
+            store: fixture.env.store, keys: fixture.env.keys, registry: try await InboundWholePathTests.registry.value,
+            configuration: configuration)
+        try await dispatcher.start()
+        func summary() async throws -> (delivered: Int, priced: Int, events: Int, parked: Int) {
+            try await fixture.env.store.withTransaction(tenant: fixture.org, readOnly: true) { tx in
+                let row = try await tx.query(
+                    """
+                    SELECT count(*) FILTER (WHERE m.status = 'delivered')::int8 AS delivered,
+                           count(*) FILTER (WHERE m.cost_micros = 7900 AND m.currency = 'USD')::int8 AS priced,
+                           (SELECT count(*) FROM message_status_events)::int8 AS events,
+                           (SELECT count(*) FROM parked_delivery_statuses)::int8 AS parked
+                    FROM messages m WHERE m.direction = 'outbound'
+                    """
+                ).one()
+                return (
+                    Int(try row.decode("delivered", as: Int64.self)), Int(try row.decode("priced", as: Int64.self)),
+                    Int(try row.decode("events", as: Int64.self)), Int(try row.decode("parked", as: Int64.self))
+                )
+            }
+        }
+        let settled = try await DispatchFixture.waitUntil(timeout: .seconds(60)) {
+            let now = try await summary()
+            return now.delivered == 200 && now.parked == 0
+        }
+        await dispatcher.stop()
+        #expect(settled)
+        let final = try await summary()
+        #expect(final.delivered == 200 && final.priced == 200 && final.events == 200 && final.parked == 0)
+        #expect(Set(fixture.ledger().map(\.key)).count == 200)
+    }
+}

@@ -106,9 +106,11 @@ enum CarrierEventRecorder {
         let errorCode = status.errorCode.isEmpty ? nil : status.errorCode
         let eventID = status.carrierEventID.isEmpty ? nil : status.carrierEventID
         let cost = cost(status.price)
+        // The recipient lets the status wait for a hand-off still recording its send (see migration 0020).
+        let recipient = isE164(status.to) ? status.to : nil
         let outcome = try await tx.query(
             """
-            SELECT ctower_record_delivery_status(\(orgID), \(connectionID), \(status.providerMessageID), \(newStatus),
+            SELECT ctower_record_delivery_status(\(orgID), \(connectionID), \(status.providerMessageID), \(recipient), \(newStatus),
                 \(status.carrierStatus), \(errorCode), \(occurred), \(eventID), \(cost?.micros), \(cost?.currency),
                 \(status.jsonValue().serialized())::jsonb) AS outcome
             """
