@@ -17,6 +17,7 @@ public final class TwilioCarrier: CarrierPlugin {
     public let version = "1.0.0"
     public let capabilities: [Carrier_Capability] = [
         .sendSms, .sendMms, .webhookParsing, .queryStatus, .numberSearch, .numberPurchase, .numberRelease, .accountCheck,
+        .priceQuery,
     ]
     public let maxInFlight = 32
     /// A US 10DLC number sends about one segment per second.

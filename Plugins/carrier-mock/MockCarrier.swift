@@ -10,7 +10,7 @@ final class MockCarrier: CarrierPlugin {
     let version = "1.0.0"
     let capabilities: [Carrier_Capability] = [
         .sendSms, .sendMms, .statusEvents, .inboundEvents, .queryStatus, .numberSearch, .numberPurchase,
-        .numberRelease, .accountCheck, .idempotentSend,
+        .numberRelease, .accountCheck, .idempotentSend, .priceQuery,
     ]
     // Events are redelivered quickly so tests of at-least-once delivery stay short.
     let eventRedeliveryInterval: Duration = .seconds(1)
@@ -179,12 +179,13 @@ final class MockCarrier: CarrierPlugin {
         status.carrierStatus = status.state == .delivered ? "delivered" : "undelivered"
         if !status.errorCode.isEmpty { status.errorMessage = "mock carrier error \(status.errorCode)" }
         status.carrierEventID = "\(providerID):\(status.carrierStatus)"
-        if let perSegment = settings.pricePerSegmentMicros {
+        let pricedOnceFinal = settings.pricePerSegmentMicros.map { perSegment in
             var price = Carrier_Price()
             price.amountMicros = perSegment * Int64(Self.segments(request.body))
             price.currency = settings.priceCurrency
-            status.price = price
+            return price
         }
+        if settings.priceInStatusEvents { status.price = pricedOnceFinal }
         let reply: Carrier_InboundMessage? = {
             guard status.state == .delivered, random.unit() < settings.replyRate else { return nil }
             var inbound = Carrier_InboundMessage()
@@ -201,7 +202,7 @@ final class MockCarrier: CarrierPlugin {
             status.occurTime = Self.now()
             self.state.withLock {
                 $0.states[providerID] = (status.state, status.errorCode)
-                $0.prices[providerID] = status.price
+                $0.prices[providerID] = pricedOnceFinal
             }
             await events.emit(connectionID: connectionID, .deliveryStatus(status))
             if var reply {

@@ -36,11 +36,13 @@ struct MockSettings: Sendable {
     /// done). nil reports no price, like a carrier that never does.
     var pricePerSegmentMicros: Int64?
     var priceCurrency = "USD"
+    /// False leaves the price off status events, so only QueryStatus reports it (like Twilio).
+    var priceInStatusEvents = true
 
     static let knownKeys: Set<String> = [
         "seed", "delivery_rate", "failure_rate", "latency_ms", "delivery_delay_ms", "error_code_for_sender",
         "rate_limit_mps", "reply_rate", "ledger_path", "noisy", "status_events", "idempotent", "api_key",
-        "unsubscribed_recipients", "price_per_segment_micros", "price_currency",
+        "unsubscribed_recipients", "price_per_segment_micros", "price_currency", "price_in_status_events",
     ]
 
     init() {}
@@ -78,6 +80,7 @@ struct MockSettings: Sendable {
                 warnings.append("price_per_segment_micros must be a whole number of millionths, 0 or more")
             }
         }
+        if let text = values["price_in_status_events"] { priceInStatusEvents = !(text == "false" || text == "0") }
         if let text = values["price_currency"] {
             if text.count == 3, text.allSatisfy({ $0.isASCII && $0.isUppercase }) {
                 priceCurrency = text

@@ -648,6 +648,10 @@ public enum Carrier_Capability: ProtoEnum, CaseIterable {
     /// Send is idempotent on its own: a repeated idempotency key returns the original result
     /// instead of sending again. Without it the host always resolves doubt with QueryStatus.
     case idempotentSend  // CAPABILITY_IDEMPOTENT_SEND = 11
+    /// QueryStatus reports the message's Price once the carrier has priced it. The host asks for
+    /// the price of final messages it was not told one for (Twilio prices a message some time after
+    /// it is final, and its status callbacks carry no price).
+    case priceQuery  // CAPABILITY_PRICE_QUERY = 12
     /// A value this schema does not know, kept so it survives a round trip.
     case unrecognized(Int32)
 
@@ -667,6 +671,7 @@ public enum Carrier_Capability: ProtoEnum, CaseIterable {
         case 9: self = .numberRelease
         case 10: self = .accountCheck
         case 11: self = .idempotentSend
+        case 12: self = .priceQuery
         default: self = .unrecognized(rawValue)
         }
     }
@@ -685,6 +690,7 @@ public enum Carrier_Capability: ProtoEnum, CaseIterable {
         case .numberRelease: 9
         case .accountCheck: 10
         case .idempotentSend: 11
+        case .priceQuery: 12
         case .unrecognized(let v): v
         }
     }
@@ -703,6 +709,7 @@ public enum Carrier_Capability: ProtoEnum, CaseIterable {
         case .numberRelease: "CAPABILITY_NUMBER_RELEASE"
         case .accountCheck: "CAPABILITY_ACCOUNT_CHECK"
         case .idempotentSend: "CAPABILITY_IDEMPOTENT_SEND"
+        case .priceQuery: "CAPABILITY_PRICE_QUERY"
         case .unrecognized: nil
         }
     }
@@ -721,11 +728,12 @@ public enum Carrier_Capability: ProtoEnum, CaseIterable {
         case "CAPABILITY_NUMBER_RELEASE": self = .numberRelease
         case "CAPABILITY_ACCOUNT_CHECK": self = .accountCheck
         case "CAPABILITY_IDEMPOTENT_SEND": self = .idempotentSend
+        case "CAPABILITY_PRICE_QUERY": self = .priceQuery
         default: return nil
         }
     }
 
-    public static var allCases: [Self] { [.unspecified, .sendSms, .sendMms, .statusEvents, .inboundEvents, .webhookParsing, .queryStatus, .numberSearch, .numberPurchase, .numberRelease, .accountCheck, .idempotentSend] }
+    public static var allCases: [Self] { [.unspecified, .sendSms, .sendMms, .statusEvents, .inboundEvents, .webhookParsing, .queryStatus, .numberSearch, .numberPurchase, .numberRelease, .accountCheck, .idempotentSend, .priceQuery] }
 }
 
 /// How the host should react to an OperationError.

@@ -113,6 +113,7 @@ enum ConstraintMeanings {
         "carrier_connections_settings_object": "carrier connection settings must be a JSON object of names to values",
         "carrier_connections_hints_object": "credential hints must be a JSON object of names to masked values",
         "message_status_events_carrier_event_unique": "this carrier event was already recorded",
+        "message_cost_checks_attempts_range": "a price is asked for at most 3 times",
         "parked_delivery_statuses_event_unique": "this carrier event is already waiting for its send to be recorded",
         "parked_delivery_statuses_status_valid": "a parked status must be queued, sent, delivered, undelivered, failed or cancelled",
         "parked_delivery_statuses_expiry_after_receipt": "a parked status must expire after it was received",

@@ -1860,6 +1860,24 @@ enum EmbeddedMigrations {
                         WHEN 'undelivered' THEN 4 WHEN 'failed' THEN 4 WHEN 'delivered' THEN 5 ELSE 0 END
                 $$;
             
+            -- Final messages whose carrier has not told us their price yet: Twilio prices a message some
+            -- time after it is final, and its status callbacks carry no price. CarrierUpkeep asks plugins
+            -- with CAPABILITY_PRICE_QUERY through QueryStatus 2 minutes, 30 minutes and 6 hours after the
+            -- final status, then gives up (the message keeps no cost); other plugins' rows are dropped.
+            CREATE TABLE message_cost_checks (
+                org_id uuid NOT NULL,
+                message_id uuid PRIMARY KEY,
+                carrier_connection_id uuid NOT NULL,
+                due_at timestamptz NOT NULL,
+                attempts smallint NOT NULL DEFAULT 0,
+                CONSTRAINT message_cost_checks_message_same_org FOREIGN KEY (org_id, message_id)
+                    REFERENCES messages (org_id, id) ON DELETE CASCADE,
+                CONSTRAINT message_cost_checks_connection_same_org FOREIGN KEY (org_id, carrier_connection_id)
+                    REFERENCES carrier_connections (org_id, id) ON DELETE CASCADE,
+                CONSTRAINT message_cost_checks_attempts_range CHECK (attempts BETWEEN 0 AND 3)
+            );
+            CREATE INDEX message_cost_checks_due_idx ON message_cost_checks (org_id, due_at);
+            
             -- Stores one delivery status of a known outbound message: the event (deduplicated by the
             -- carrier's event id), the message's status when the new one outranks it, and the carrier's
             -- price when it reports one. False when the event was already stored (a redelivery).
@@ -1888,6 +1906,12 @@ enum EmbeddedMigrations {
                 IF p_cost_micros IS NOT NULL AND p_currency IS NOT NULL THEN
                     UPDATE messages m SET cost_micros = p_cost_micros, currency = p_currency
                     WHERE m.id = p_message_id AND (m.cost_micros, m.currency) IS DISTINCT FROM (p_cost_micros, p_currency);
+                    DELETE FROM message_cost_checks c WHERE c.message_id = p_message_id;
+                ELSIF p_status IN ('delivered', 'undelivered', 'failed') THEN
+                    INSERT INTO message_cost_checks (org_id, message_id, carrier_connection_id, due_at)
+                    SELECT m.org_id, m.id, m.carrier_connection_id, now() + interval '2 minutes' FROM messages m
+                    WHERE m.id = p_message_id AND m.cost_micros IS NULL AND m.carrier_connection_id IS NOT NULL
+                    ON CONFLICT (message_id) DO NOTHING;
                 END IF;
                 RETURN true;
             END
@@ -2130,7 +2154,8 @@ enum EmbeddedMigrations {
             $$;
             
             -- Orgs with carrier upkeep due (ids only; the work runs in each org's own transaction): parked
-            -- statuses whose send is recorded or that have expired, and warming numbers at their cap.
+            -- statuses whose send is recorded or that have expired, warming numbers at their cap, and
+            -- prices to ask for.
             CREATE FUNCTION ctower_carrier_upkeep_orgs(p_now timestamptz, p_limit integer) RETURNS SETOF uuid
                 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
                 AS $$
@@ -2142,6 +2167,8 @@ enum EmbeddedMigrations {
                     SELECT n.org_id FROM phone_numbers n
                     WHERE n.state = 'warming'
                       AND ctower_effective_daily_cap(n.state, n.daily_cap, n.warming_started_on, (p_now AT TIME ZONE 'UTC')::date) >= n.daily_cap
+                    UNION
+                    SELECT c.org_id FROM message_cost_checks c WHERE c.due_at <= p_now
                     LIMIT p_limit
                 $$;
             

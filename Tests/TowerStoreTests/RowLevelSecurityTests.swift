@@ -405,6 +405,7 @@ enum TenantSeed {
             INSERT INTO parked_delivery_statuses (org_id, carrier_connection_id, provider_message_id, status, occurred_at, payload)
             VALUES (\(org), \(connection), \(UUID().uuidString), 'delivered', now(), '{}')
             """,
+            "INSERT INTO message_cost_checks (org_id, message_id, carrier_connection_id, due_at) VALUES (\(org), \(message), \(connection), now())",
         ]
         try await owner.withTransaction(tenant: nil) { tx in
             for statement in statements { try await tx.execute(statement, prepared: false) }

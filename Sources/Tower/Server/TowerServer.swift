@@ -167,7 +167,8 @@ public final class TowerServer: Sendable {
                 dispatcher = started
                 var upkeepConfiguration = CarrierUpkeep.Configuration()
                 upkeepConfiguration.orgs = dispatch.orgs
-                upkeep = CarrierUpkeep(store: store, configuration: upkeepConfiguration, logger: logger)
+                upkeep = CarrierUpkeep(
+                    store: store, configuration: upkeepConfiguration, carriers: (carriers, keys), logger: logger)
                 upkeep?.start()
             }
             return TowerServer(

@@ -110,7 +110,13 @@ typedef enum _Ctower__Carrier__V1__Capability {
    * Send is idempotent on its own: a repeated idempotency key returns the original result
    * instead of sending again. Without it the host always resolves doubt with QueryStatus.
    */
-  CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_IDEMPOTENT_SEND = 11
+  CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_IDEMPOTENT_SEND = 11,
+  /*
+   * QueryStatus reports the message's Price once the carrier has priced it. The host asks for
+   * the price of final messages it was not told one for (Twilio prices a message some time after
+   * it is final, and its status callbacks carry no price).
+   */
+  CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_PRICE_QUERY = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CTOWER__CARRIER__V1__CAPABILITY)
 } Ctower__Carrier__V1__Capability;
 /*

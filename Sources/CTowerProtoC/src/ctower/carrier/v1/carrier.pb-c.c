@@ -4503,7 +4503,7 @@ const ProtobufCMessageDescriptor ctower__carrier__v1__throttle__descriptor =
   (ProtobufCMessageInit) ctower__carrier__v1__throttle__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue ctower__carrier__v1__capability__enum_values_by_number[12] =
+static const ProtobufCEnumValue ctower__carrier__v1__capability__enum_values_by_number[13] =
 {
   { "CAPABILITY_UNSPECIFIED", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_UNSPECIFIED", 0 },
   { "CAPABILITY_SEND_SMS", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_SEND_SMS", 1 },
@@ -4517,11 +4517,12 @@ static const ProtobufCEnumValue ctower__carrier__v1__capability__enum_values_by_
   { "CAPABILITY_NUMBER_RELEASE", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_NUMBER_RELEASE", 9 },
   { "CAPABILITY_ACCOUNT_CHECK", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_ACCOUNT_CHECK", 10 },
   { "CAPABILITY_IDEMPOTENT_SEND", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_IDEMPOTENT_SEND", 11 },
+  { "CAPABILITY_PRICE_QUERY", "CTOWER__CARRIER__V1__CAPABILITY__CAPABILITY_PRICE_QUERY", 12 },
 };
 static const ProtobufCIntRange ctower__carrier__v1__capability__value_ranges[] = {
-{0, 0},{0, 12}
+{0, 0},{0, 13}
 };
-static const ProtobufCEnumValueIndex ctower__carrier__v1__capability__enum_values_by_name[12] =
+static const ProtobufCEnumValueIndex ctower__carrier__v1__capability__enum_values_by_name[13] =
 {
   { "CAPABILITY_ACCOUNT_CHECK", 10 },
   { "CAPABILITY_IDEMPOTENT_SEND", 11 },
@@ -4529,6 +4530,7 @@ static const ProtobufCEnumValueIndex ctower__carrier__v1__capability__enum_value
   { "CAPABILITY_NUMBER_PURCHASE", 8 },
   { "CAPABILITY_NUMBER_RELEASE", 9 },
   { "CAPABILITY_NUMBER_SEARCH", 7 },
+  { "CAPABILITY_PRICE_QUERY", 12 },
   { "CAPABILITY_QUERY_STATUS", 6 },
   { "CAPABILITY_SEND_MMS", 2 },
   { "CAPABILITY_SEND_SMS", 1 },
@@ -4543,9 +4545,9 @@ const ProtobufCEnumDescriptor ctower__carrier__v1__capability__descriptor =
   "Capability",
   "Ctower__Carrier__V1__Capability",
   "ctower.carrier.v1",
-  12,
+  13,
   ctower__carrier__v1__capability__enum_values_by_number,
-  12,
+  13,
   ctower__carrier__v1__capability__enum_values_by_name,
   1,
   ctower__carrier__v1__capability__value_ranges,
