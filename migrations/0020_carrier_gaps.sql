@@ -110,8 +110,10 @@ CREATE INDEX parked_delivery_statuses_expiry_idx ON parked_delivery_statuses (or
 -- it commits. So when the recipient is known, the status waits for that lock exclusively and
 -- looks again (a new snapshot: this function is volatile) before it parks: either the send is
 -- recorded by then, or its transaction starts after this one commits and its trigger sees the
--- parked row. Only statuses without a recipient, or whose send is recorded by a transaction that
--- holds no phone lock (the crash recovery), can slip between the two; the upkeep sweep applies those.
+-- parked row. The wait is bounded (2 s): a hand-off stuck on a slow carrier must not stall the
+-- event lanes. Statuses past that wait, without a recipient, or whose send is recorded by a
+-- transaction that holds no phone lock (the crash recovery) can slip between the two; the upkeep
+-- sweep applies those.
 CREATE FUNCTION ctower_record_delivery_status(
     p_org_id uuid, p_connection_id uuid, p_provider_message_id text, p_to_phone text, p_status text, p_provider_status text,
     p_error_code text, p_occurred_at timestamptz, p_carrier_event_id text, p_cost_micros bigint, p_currency text, p_payload jsonb
@@ -120,11 +122,19 @@ CREATE FUNCTION ctower_record_delivery_status(
     AS $$
 DECLARE
     v_message_id uuid;
+    v_lock_timeout text;
 BEGIN
     SELECT m.id INTO v_message_id FROM messages m
     WHERE m.carrier_connection_id = p_connection_id AND m.provider_message_id = p_provider_message_id;
     IF v_message_id IS NULL AND p_to_phone IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(ctower_phone_lock_key(p_org_id, p_to_phone));
+        v_lock_timeout := current_setting('lock_timeout');
+        PERFORM set_config('lock_timeout', '2s', true);
+        BEGIN
+            PERFORM pg_advisory_xact_lock(ctower_phone_lock_key(p_org_id, p_to_phone));
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
+        PERFORM set_config('lock_timeout', v_lock_timeout, true);
         SELECT m.id INTO v_message_id FROM messages m
         WHERE m.carrier_connection_id = p_connection_id AND m.provider_message_id = p_provider_message_id;
     END IF;

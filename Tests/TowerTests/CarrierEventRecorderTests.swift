@@ -18,7 +18,9 @@ struct CarrierEventRecorderTests {
 
     /// A message handed to the carrier whose answer is not yet written (as the dispatcher leaves
     /// it between the Send and its record).
-    static func sendingMessage(_ f: InboundFixture, purpose: String = "campaign") async throws -> UUID {
+    static func sendingMessage(_ f: InboundFixture, purpose: String = "campaign", to: String = InboundFixture.randomPhone()) async throws
+        -> UUID
+    {
         let id = UUID()
         let (orgText, connection, numberID, number) = (f.orgText, UUIDText(f.connectionID)!, UUIDText(f.numberID)!, f.number)
         try await f.env.store.withTransaction(tenant: f.org) { tx in
@@ -26,7 +28,7 @@ struct CarrierEventRecorderTests {
                 """
                 INSERT INTO messages (id, org_id, direction, to_phone, body, status, send_after, idempotency_key, purpose,
                                       phone_number_id, from_phone, carrier_connection_id, claimed_at, claimed_by)
-                VALUES (\(id), \(orgText), 'outbound', \(InboundFixture.randomPhone()), 'Hello', 'sending', now(),
+                VALUES (\(id), \(orgText), 'outbound', \(to), 'Hello', 'sending', now(),
                         \(id.uuidString.lowercased()), \(purpose), \(numberID), \(number), \(connection), now(), 'test-dispatcher')
                 """)
         }
@@ -148,6 +150,38 @@ struct CarrierEventRecorderTests {
         #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
         // Twilio sends the same callback again: stored once.
         #expect(try await post("delivered").status == 200)
+        #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
+    }
+
+    /// A status naming its recipient waits for a hand-off that holds the recipient's phone lock,
+    /// but not for long: one stuck on a slow carrier does not stall the event lanes. The status
+    /// parks after the bounded wait and lands with the send.
+    @Test(.timeLimit(.minutes(1))) func aStatusWaitsOnlyBrieflyForAStuckHandOff() async throws {
+        let f = try await InboundFixture.make("Stuck hand-off")
+        let phone = InboundFixture.randomPhone()
+        let id = try await Self.sendingMessage(f, to: phone)
+        let providerID = "MK-stuck-\(UUID().uuidString.prefix(8))"
+        let orgText = f.orgText
+        let (held, release) = AsyncStream.makeStream(of: Void.self)
+        let (locked, signalLocked) = AsyncStream.makeStream(of: Void.self)
+        // A hand-off holding the recipient's lock shared, as tx C does while the carrier is slow.
+        let handOff = Task {
+            try await f.env.store.withTransaction(tenant: f.org) { tx in
+                try await tx.execute("SELECT pg_advisory_xact_lock_shared(ctower_phone_lock_key(\(orgText), \(phone)))")
+                signalLocked.yield()
+                for await _ in held { break }
+            }
+        }
+        for await _ in locked { break }
+        var status = Self.status(providerID, .delivered, "delivered")
+        status.to = phone
+        let event = CarrierEvent(connectionID: f.connectionID, kind: .deliveryStatus(status))
+        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: f.env.store, logger: Self.logger))
+        release.yield()
+        release.finish()
+        try await handOff.value
+        #expect(try await f.count("SELECT count(*) FROM parked_delivery_statuses WHERE provider_message_id = \(providerID)") == 1)
+        try await Self.recordSend(f, id, providerID: providerID)
         #expect(try await Self.state(f, id) == ("delivered", ["delivered"], 0))
     }
 
