@@ -7,10 +7,11 @@ import TowerStore
 /// event changes nothing: statuses by carrier event id, inbound messages by provider message id.
 ///
 /// A status can beat the record of the send it reports on (the answer to Send and the carrier's
-/// callback race, and Twilio's callbacks name only the MessageSid). Such a status is parked in
-/// `parked_delivery_statuses` and applied when the send's provider id is written (a trigger, in
-/// that transaction); `CarrierUpkeep` applies the rare one that raced the trigger and expires,
-/// audited, those whose send never appears.
+/// callback race, and Twilio's callbacks name only the MessageSid). A status naming its recipient
+/// first waits (at most 2 s) for the hand-off holding that phone's lock and looks again; one still
+/// unmatched is parked in `parked_delivery_statuses` and applied when the send's provider id is
+/// written (a trigger, in that transaction). `CarrierUpkeep` applies the rare one that raced the
+/// trigger and expires, audited, those whose send never appears.
 enum CarrierEventRecorder {
     /// What one batch of events left behind.
     struct Recorded: Sendable, Equatable {
