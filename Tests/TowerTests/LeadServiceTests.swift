@@ -88,7 +88,7 @@ struct LeadServiceTests {
         #expect(updated.status == .interested)
         #expect(updated.county == "Bexar")
         #expect(updated.firstName == "Ann")
-        update.updateMask?.paths = ["phones"]
+        update.updateMask?.paths = ["tags"]
         #expect(await status { try await client.updateLead(update, options: options) } == .invalidArgument)
         update.updateMask?.paths = ["score"]
         update.lead?.score = 101

@@ -42,18 +42,7 @@ extension LeadServiceImpl {
         let custom = try LeadRecords.customFields(input.customFields, path: "lead.custom_fields")
         let score = try LeadRecords.score(input.score, path: "lead.score")
         let status = try LeadRecords.statusText(input.status, path: "lead.status")
-        guard input.phones.count <= 3 else { throw DomainError.invalid("lead.phones", "a lead has at most 3 phones") }
-        var phones: [(String, String)] = []
-        for (i, phone) in input.phones.enumerated() {
-            switch PhoneNumberNormalizer.normalize(phone.phone) {
-            case .failure(let reason):
-                throw DomainError.invalid("lead.phones[\(i)].phone", "\(reason.rawValue); give a US number such as (512) 867-5309")
-            case .success(let e164):
-                if !phones.contains(where: { $0.0 == e164 }) {
-                    phones.append((e164, LeadFieldMapping.kind(phone.type)?.rawValue ?? "unknown"))
-                }
-            }
-        }
+        let phones = try LeadRecords.phones(input.phones, path: "lead.phones")
         return try await tenancy.transaction(context) { tx, principal in
             let id = try await tx.query(
                 """
@@ -66,7 +55,7 @@ extension LeadServiceImpl {
                 try await tx.execute(
                     """
                     INSERT INTO lead_phones (org_id, lead_id, position, phone, phone_type)
-                    VALUES (\(principal.orgID), \(UUIDText(id)!), \(position + 1), \(phone.0), \(phone.1))
+                    VALUES (\(principal.orgID), \(UUIDText(id)!), \(position + 1), \(phone.e164), \(phone.type))
                     """)
             }
             try await Audit.record(tx, principal, action: "lead.create", targetType: "lead", targetID: id)
@@ -82,12 +71,15 @@ extension LeadServiceImpl {
     public func updateLead(request: UpdateLeadRequest, context: ServerContext) async throws -> Lead {
         let id = try IdentityRecords.id(request.leadID, field: "lead_id")
         guard let paths = request.updateMask?.paths, !paths.isEmpty else {
-            throw DomainError.invalid("update_mask", "name the fields to change, e.g. first_name, county, score, status, custom_fields")
+            throw DomainError.invalid(
+                "update_mask", "name the fields to change, e.g. first_name, county, score, status, custom_fields, phones")
         }
         let input = request.lead ?? Lead()
         var assignments: [SQL] = []
+        var phones: [LeadRecords.Phone]?
         for path in Set(paths).sorted() {
             switch path {
+            case "phones": phones = try LeadRecords.phones(input.phones, path: "lead.phones")
             case _ where LeadRecords.textFields.contains(path):
                 let value = try LeadRecords.normalized(field: path, Self.textValue(input, path), path: "lead.\(path)")
                 assignments.append("\(unsafeRaw: path) = \(value)")
@@ -99,17 +91,27 @@ extension LeadServiceImpl {
             default:
                 throw DomainError.invalid(
                     "update_mask",
-                    "\"\(path)\" cannot be changed here; use lead field names such as first_name, property_state, acreage, custom_fields, score, status"
+                    "\"\(path)\" cannot be changed here; use lead field names such as first_name, property_state, acreage, custom_fields, score, status, phones (tags: AddLeadTags, RemoveLeadTags)"
                 )
             }
         }
+        // A phones-only change still touches the lead: its row lock serialises phone changes.
+        if assignments.isEmpty { assignments.append("updated_at = now()") }
         return try await tenancy.transaction(context) { tx, principal in
             guard
                 try await tx.execute("UPDATE leads l SET \(SQL.join(assignments, separator: ", ")) WHERE l.id = \(id)", prepared: false) > 0
             else { throw DomainError.notFound("lead", request.leadID) }
-            try await Audit.record(
-                tx, principal, action: "lead.update", targetType: "lead", targetID: id.text,
-                details: .object([("paths", .array(paths.map { .string($0) }))]))
+            var details: [(String, JSONValue)] = [("paths", .array(paths.map { .string($0) }))]
+            if let phones {
+                let outcome = try await LeadPhoneReplacement.apply(tx, principal, lead: id, phones: phones, path: "lead.phones")
+                details += [
+                    ("phones_added", .array(outcome.added.map { .string($0) })),
+                    ("phones_removed", .array(outcome.removed.map { .string($0) })),
+                    ("cancelled_messages", .number(String(outcome.cancelledMessages))),
+                    ("skipped_campaign_targets", .number(String(outcome.skippedTargets))),
+                ]
+            }
+            try await Audit.record(tx, principal, action: "lead.update", targetType: "lead", targetID: id.text, details: .object(details))
             return try await Self.lead(tx, id: id, idText: request.leadID)
         }
     }
