@@ -194,11 +194,27 @@ extension LeadServiceImpl {
             try await tx.execute(
                 "CREATE TEMP TABLE ctower_export_ids ON COMMIT DROP AS SELECT l.id, l.created_at FROM leads l WHERE \(conditions)",
                 prepared: false)
-            let select = Self.exportColumns.map { "\($0.sql) AS \(SQL.quoteIdentifier($0.header))" }.joined(separator: ", ")
+            // One column per custom field key of the exported leads, in byte order: stable
+            // whatever the database's collation.
+            let keys = try await tx.query(
+                """
+                SELECT DISTINCT k.key COLLATE "C" AS key FROM ctower_export_ids e JOIN leads l ON l.id = e.id
+                CROSS JOIN LATERAL jsonb_object_keys(l.custom_fields) AS k(key) ORDER BY 1
+                """, prepared: false
+            ).map { try $0.decode("key", as: String.self) }
+            let columns =
+                Self.exportColumns
+                + keys.map { (header: LeadImportPlan.customPrefix + $0, sql: "l.custom_fields ->> \(SQL.quoteLiteral($0))") }
+            // The header row is written here, not by COPY: PostgreSQL cuts column names at 63
+            // bytes, and a custom field key may be 100 characters.
+            var header = ExportLeadsChunk()
+            header.data = Array((columns.map { Self.csvField($0.header) }.joined(separator: ",") + "\n").utf8)
+            try await responses.write(header)
             try await tx.copyOut(
                 """
-                COPY (SELECT \(unsafeRaw: select) FROM ctower_export_ids e JOIN leads l ON l.id = e.id ORDER BY e.created_at, e.id)
-                TO STDOUT WITH (FORMAT csv, HEADER true)
+                COPY (SELECT \(unsafeRaw: columns.map(\.sql).joined(separator: ", "))
+                      FROM ctower_export_ids e JOIN leads l ON l.id = e.id ORDER BY e.created_at, e.id)
+                TO STDOUT WITH (FORMAT csv)
                 """
             ) { bytes in
                 var chunk = ExportLeadsChunk()
@@ -206,5 +222,14 @@ extension LeadServiceImpl {
                 try await responses.write(chunk)
             }
         }
+    }
+
+    /// One RFC 4180 field: quoted when it holds a delimiter, a quote or a line break, or starts or
+    /// ends with whitespace (which a reader might trim).
+    static func csvField(_ text: String) -> String {
+        let needsQuotes =
+            text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+            || text.first?.isWhitespace == true || text.last?.isWhitespace == true
+        return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
     }
 }

@@ -74,7 +74,9 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
             let target: LeadImportPlan.Target
             switch entry.field {
             case .ignore: target = .ignore
-            case .custom: target = .custom(entry.column.split(whereSeparator: \.isWhitespace).joined(separator: " "))
+            case .custom:
+                target = .custom(
+                    LeadImportPlan.customKey(header: entry.column.split(whereSeparator: \.isWhitespace).joined(separator: " ")))
             default:
                 let field = LeadFieldMapping.field(entry.field) ?? .firstName
                 let kind = LeadFieldMapping.kind(entry.phoneType) ?? LeadImportPlan.phoneKind(field, entry.column)
