@@ -221,15 +221,14 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
             let rows = try await tx.query(
                 """
                 SELECT \(unsafeRaw: CampaignRecords.columns) FROM campaigns c
-                WHERE true \(filter) \(before) ORDER BY c.created_at DESC, c.id DESC LIMIT \(size + 1)
+                WHERE true \(filter) \(before) ORDER BY c.created_at DESC, c.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListCampaignsResponse()
-            response.campaigns = try rows.prefix(size).map(CampaignRecords.campaign)
-            var next: PageCursor?
-            if rows.count > size, let last = response.campaigns.last, let created = last.createTime {
-                next = PageCursor(sortKey: String(created.seconds * 1_000_000 + Int64(created.nanos / 1000)), id: last.id)
+            let page = KeysetPage(rows, size: size)
+            response.campaigns = try page.rows.map(CampaignRecords.campaign)
+            response.page = page.info(last: response.campaigns.last) { campaign in
+                campaign.createTime.map { PageCursor(sortKey: String($0.seconds * 1_000_000 + Int64($0.nanos / 1000)), id: campaign.id) }
             }
-            response.page = PageCursor.info(next: next)
             return response
         }
     }

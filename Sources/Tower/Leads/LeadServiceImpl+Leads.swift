@@ -143,15 +143,14 @@ extension LeadServiceImpl {
             let rows = try await tx.query(
                 """
                 SELECT \(unsafeRaw: LeadRecords.columns) FROM leads l WHERE \(conditions) \(after)
-                ORDER BY l.created_at DESC, l.id DESC LIMIT \(size + 1)
+                ORDER BY l.created_at DESC, l.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """, prepared: false)
             var response = ListLeadsResponse()
-            response.leads = try rows.prefix(size).map(LeadRecords.lead)
-            let last = rows.count > size ? rows[size - 1] : nil
-            response.page = try PageCursor.info(
-                next: last.map {
-                    PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: String.self))
-                })
+            let page = KeysetPage(rows, size: size)
+            response.leads = try page.rows.map(LeadRecords.lead)
+            response.page = try page.info {
+                PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: String.self))
+            }
             return response
         }
     }

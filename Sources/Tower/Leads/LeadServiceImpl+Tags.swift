@@ -40,11 +40,12 @@ extension LeadServiceImpl {
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             let after: SQL = cursor.map { "WHERE (lower(t.name), t.id) > (\($0.sortKey), \(UUIDText($0.id)))" } ?? ""
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: Self.tagColumns) FROM tags t \(after) ORDER BY lower(t.name), t.id LIMIT \(size + 1)", prepared: false)
+                "SELECT \(unsafeRaw: Self.tagColumns) FROM tags t \(after) ORDER BY lower(t.name), t.id LIMIT \(PageCursor.fetchLimit(size))",
+                prepared: false)
             var response = ListTagsResponse()
-            response.tags = try rows.prefix(size).map(Self.tag)
-            let last = rows.count > size ? response.tags.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name.lowercased(), id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.tags = try page.rows.map(Self.tag)
+            response.page = page.info(last: response.tags.last) { PageCursor(sortKey: $0.name.lowercased(), id: $0.id) }
             return response
         }
     }
@@ -114,12 +115,12 @@ extension LeadServiceImpl {
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             let after: SQL = cursor.map { "AND (ll.name, ll.id) > (\($0.sortKey), \(UUIDText($0.id)))" } ?? ""
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: Self.listColumns) FROM lead_lists ll WHERE ll.kind = 'static' \(after) ORDER BY ll.name, ll.id LIMIT \(size + 1)",
+                "SELECT \(unsafeRaw: Self.listColumns) FROM lead_lists ll WHERE ll.kind = 'static' \(after) ORDER BY ll.name, ll.id LIMIT \(PageCursor.fetchLimit(size))",
                 prepared: false)
             var response = ListLeadListsResponse()
-            response.lists = try rows.prefix(size).map(Self.list)
-            let last = rows.count > size ? response.lists.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.lists = try page.rows.map(Self.list)
+            response.page = page.info(last: response.lists.last) { PageCursor(sortKey: $0.name, id: $0.id) }
             return response
         }
     }
