@@ -265,10 +265,4 @@ enum LeadRecords {
             throw DomainError(.notFound, "\(field): \(ids.count - found) of the \(ids.count) \(what) were not found")
         }
     }
-
-    static func idList(_ values: [String], field: String, max: Int) throws -> [String] {
-        guard !values.isEmpty else { throw DomainError.invalid(field, "name at least one id") }
-        guard values.count <= max else { throw DomainError.invalid(field, "at most \(max) ids per call") }
-        return Array(Set(try values.enumerated().map { i, id in try IdentityRecords.id(id, field: "\(field)[\(i)]").text })).sorted()
-    }
 }
