@@ -133,6 +133,39 @@ struct LeadServicePhoneTests {
         #expect(moved.phones.map(\.phone) == ["+15128672002"])
     }
 
+    @Test func concurrentUpdatesCannotGiveOnePhoneToTwoLeads() async throws {
+        let (fixture, options, org) = try await LeadImportTests.org("Phones race")
+        let client = fixture.client
+        for round in 0..<10 {
+            let contested = "+1512867\(4100 + round)"
+            var leads: [Lead] = []
+            for side in 0..<2 {
+                leads.append(
+                    try await client.createLead(
+                        LeadServiceTests.newLead("Race", phones: ["+1512867\(4200 + round * 2 + side)"]), options: options))
+            }
+            let outcomes = await withTaskGroup(of: RPCError.Code?.self) { group in
+                for lead in leads {
+                    group.addTask {
+                        await status {
+                            try await client.updateLead(
+                                Self.setPhones(lead.id, [Self.phone(lead.phones[0].phone), Self.phone(contested)]), options: options)
+                        }
+                    }
+                }
+                var codes: [RPCError.Code?] = []
+                for await code in group { codes.append(code) }
+                return codes
+            }
+            #expect(outcomes.filter { $0 == nil }.count == 1)
+            #expect(outcomes.filter { $0 == .alreadyExists }.count == 1)
+            let holders = try await fixture.env.store.withTransaction(tenant: org, readOnly: true) { tx in
+                try await tx.query("SELECT count(*) AS n FROM lead_phones WHERE phone = \(contested)").one().decode("n", as: Int.self)
+            }
+            #expect(holders == 1)
+        }
+    }
+
     @Test func removedPhonesLoseTheirQueuedMessagesAndKeepOptOutsAndConsent() async throws {
         let (fixture, options, org) = try await LeadImportTests.org("Phones messages")
         let client = fixture.client
@@ -156,6 +189,18 @@ struct LeadServicePhoneTests {
                     FROM (SELECT gen_random_uuid() AS id) x
                     """)
             }
+            // Two running campaigns target the lead: one through b, one through a.
+            for (name, phone) in [("through b", b), ("through a", a)] {
+                try await tx.execute(
+                    """
+                    WITH c AS (
+                        INSERT INTO campaigns (org_id, name, kind, status, started_at)
+                        VALUES (\(org), \(name), 'broadcast', 'running', now()) RETURNING id
+                    )
+                    INSERT INTO campaign_targets (org_id, campaign_id, lead_id, lead_phone_id, status)
+                    SELECT \(org), c.id, \(UUIDText(lead.id)!), \(UUIDText(rowOf[phone]!)!), 'active' FROM c
+                    """)
+            }
             try await tx.execute("INSERT INTO opt_outs (org_id, phone, channel) VALUES (\(org), \(b), 'manual')")
             try await tx.execute(
                 "INSERT INTO consent_records (org_id, phone, action, source, seller_name) VALUES (\(org), \(c), 'granted', 'web form', 'Acme Land')"
@@ -171,7 +216,7 @@ struct LeadServicePhoneTests {
             var reason: String?
             var claimedBy: String?
         }
-        let (messages, cancelAudits, updateAudit, optedOut, consents) = try await fixture.env.store.withTransaction(
+        let (messages, cancelAudits, updateAudit, optedOut, consents, targets) = try await fixture.env.store.withTransaction(
             tenant: org, readOnly: true
         ) { tx in
             let messages = try await tx.query("SELECT body, status, skip_reason, claimed_by, id::text AS id FROM messages ORDER BY body")
@@ -197,9 +242,16 @@ struct LeadServicePhoneTests {
                 .decode("n", as: Int.self)
             let consents = try await tx.query("SELECT count(*) AS n FROM consent_records WHERE phone = \(c)").one().decode(
                 "n", as: Int.self)
+            let targets = try await tx.query(
+                """
+                SELECT c.name || ' ' || t.status || ' ' || coalesce(t.skip_reason, '-') AS target
+                FROM campaign_targets t JOIN campaigns c ON c.id = t.campaign_id ORDER BY c.name
+                """
+            ).map { try $0.decode("target", as: String.self) }
             return (
                 messages, Set(audits),
-                "\(try update.decode("removed", as: String.self)) \(try update.decode("cancelled", as: Int64.self))", optedOut, consents
+                "\(try update.decode("removed", as: String.self)) \(try update.decode("cancelled", as: Int64.self))", optedOut, consents,
+                targets
             )
         }
         #expect(
@@ -212,6 +264,7 @@ struct LeadServicePhoneTests {
         let id = Dictionary(uniqueKeysWithValues: messages.map { ($0.0.body, $0.1) })
         #expect(cancelAudits == ["\(id["claimed to c"]!) phone_removed \(c)", "\(id["to b"]!) phone_removed \(b)"])
         #expect(updateAudit == "[\"\(b)\", \"\(c)\"] 2")
+        #expect(targets == ["through a active -", "through b skipped phone_removed"])
         #expect(optedOut == 1)
         #expect(consents == 1)
 
