@@ -297,7 +297,8 @@ public struct CreateLeadRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.CreateLeadRequest"
 
     /// The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
-    /// in the order given). id and output-only fields are ignored.
+    /// in the order given, normalised as UpdateLead does). A phone another lead has is
+    /// ALREADY_EXISTS naming that lead. id and output-only fields are ignored.
     public var lead: Lead? = nil
 
     public init() {}

@@ -125,6 +125,19 @@ struct LeadServicePhoneTests {
         #expect(error?.code == .alreadyExists)
         #expect(error?.message.hasPrefix("lead.phones[1].phone: +15128672002 is a phone of lead \(second.id);") == true)
         #expect(try await client.getLead(.with(first.id), options: options) == first)
+        // The index is the one given, also after a repeated number.
+        let repeated = await Self.rpcError {
+            try await client.updateLead(
+                Self.setPhones(first.id, [Self.phone("5128672001"), Self.phone("512 867 2001"), Self.phone("5128672002")]),
+                options: options)
+        }
+        #expect(repeated?.message.hasPrefix("lead.phones[2].phone: +15128672002 is a phone of lead \(second.id);") == true)
+        // CreateLead refuses it too.
+        let create = await Self.rpcError {
+            try await client.createLead(LeadServiceTests.newLead("Cal again", phones: ["5128672009", "(512) 867-2002"]), options: options)
+        }
+        #expect(create?.code == .alreadyExists)
+        #expect(create?.message.hasPrefix("lead.phones[1].phone: +15128672002 is a phone of lead \(second.id);") == true)
 
         // Another org's lead with that phone is no obstacle, and is not named.
         let (_, otherOptions, _) = try await LeadImportTests.org("Phones dedupe, other org")

@@ -8,8 +8,8 @@ import TowerStore
 /// - A phone added gets the consent status the org's records give that phone: revoked while it is
 ///   opted out, else the latest consent record's action (the gate's rule), else unknown. No
 ///   consent is recorded or revoked: consent records and opt-outs are per phone per org, and stay.
-/// - A phone that is another lead's is refused: leads sharing a phone are one lead by the
-///   import's dedupe rule, and existing leads are never merged.
+/// - A phone that is another lead's is refused (CreateLead refuses it too): leads sharing a
+///   phone are one lead by the import's dedupe rule, and existing leads are never merged.
 /// - A phone removed loses its queued and claimed messages to that lead (cancelled, skip reason
 ///   `phone_removed`, one audit event each; compliance replies still go) and its pending campaign
 ///   targets (skipped, `phone_removed`).
@@ -55,6 +55,39 @@ enum LeadPhoneReplacement {
         return plan
     }
 
+    /// Takes the phones' exclusive locks for the rest of the transaction, in key order as the
+    /// hand-off takes them shared, so the two cannot deadlock.
+    static func lock(_ tx: Transaction, org: OrgID, phones: [String]) async throws {
+        guard !phones.isEmpty else { return }
+        try await tx.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(k))
+            FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(phones)::text[]) p ORDER BY k) s
+            """)
+    }
+
+    /// ALREADY_EXISTS naming the first of `phones` that a lead other than `lead` (any lead when
+    /// nil) has, at the index the caller gave it (from `wanted`). Call with the phones locked.
+    static func refuseTaken(
+        _ tx: Transaction, org: OrgID, phones: [String], of lead: UUIDText?, wanted: [LeadRecords.Phone], path: String
+    ) async throws {
+        guard !phones.isEmpty,
+            let taken = try await tx.query(
+                """
+                SELECT lp.phone::text AS phone, lp.lead_id::text AS lead_id FROM lead_phones lp
+                WHERE lp.org_id = \(org) AND lp.phone = ANY (\(phones)::text[]) AND lp.lead_id IS DISTINCT FROM \(lead)
+                ORDER BY lp.phone, lp.lead_id LIMIT 1
+                """
+            ).firstRow
+        else { return }
+        let phone = try taken.decode("phone", as: String.self)
+        let index = wanted.first { $0.e164 == phone }?.index ?? 0
+        throw DomainError(
+            .alreadyExists,
+            "\(path)[\(index)].phone: \(phone) is a phone of lead \(try taken.decode("lead_id", as: String.self)); leads that share a phone are one lead (the import's dedupe rule), so remove it from that lead first, or change that lead instead"
+        )
+    }
+
     struct Outcome: Sendable, Hashable {
         var added: [String] = []
         var removed: [String] = []
@@ -74,31 +107,8 @@ enum LeadPhoneReplacement {
         let plan = Self.plan(current: current, wanted: wanted)
         var outcome = Outcome(added: plan.added.map(\.phone), removed: plan.removed.map(\.phone))
 
-        let touched = Array(Set(outcome.added + outcome.removed))
-        if !touched.isEmpty {
-            // In key order, as the hand-off takes them shared: no deadlock between the two.
-            try await tx.execute(
-                """
-                SELECT count(pg_advisory_xact_lock(k))
-                FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(touched)::text[]) p ORDER BY k) s
-                """)
-        }
-        if !plan.added.isEmpty,
-            let taken = try await tx.query(
-                """
-                SELECT lp.phone::text AS phone, lp.lead_id::text AS lead_id FROM lead_phones lp
-                WHERE lp.org_id = \(org) AND lp.phone = ANY (\(outcome.added)::text[]) AND lp.lead_id <> \(lead)
-                ORDER BY lp.phone, lp.lead_id LIMIT 1
-                """
-            ).firstRow
-        {
-            let phone = try taken.decode("phone", as: String.self)
-            let index = wanted.firstIndex { $0.e164 == phone } ?? 0
-            throw DomainError(
-                .alreadyExists,
-                "\(path)[\(index)].phone: \(phone) is a phone of lead \(try taken.decode("lead_id", as: String.self)); leads that share a phone are one lead (the import's dedupe rule), so remove it from that lead first, or change that lead instead"
-            )
-        }
+        try await lock(tx, org: org, phones: outcome.added + outcome.removed)
+        try await refuseTaken(tx, org: org, phones: outcome.added, of: lead, wanted: wanted, path: path)
 
         if !plan.removed.isEmpty {
             let cancelled = try await tx.query(

@@ -134,6 +134,8 @@ enum LeadRecords {
         var e164: String
         /// mobile, landline, voip or unknown.
         var type: String
+        /// Where the caller gave it (errors name `phones[index]`).
+        var index = 0
     }
 
     /// The phones a caller gives for a lead, by the import's rules: E.164 under the NANP rules of
@@ -160,7 +162,9 @@ enum LeadRecords {
                     FieldViolation(field: "\(path)[\(i)].phone", description: "\(reason.rawValue); give a US number such as (512) 867-5309")
                 )
             case .success(let e164):
-                if !phones.contains(where: { $0.e164 == e164 }) { phones.append(Phone(e164: e164, type: kind?.rawValue ?? "unknown")) }
+                if !phones.contains(where: { $0.e164 == e164 }) {
+                    phones.append(Phone(e164: e164, type: kind?.rawValue ?? "unknown", index: i))
+                }
             }
         }
         if !violations.isEmpty { throw DomainError.invalid(violations) }

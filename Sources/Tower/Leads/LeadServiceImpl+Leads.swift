@@ -44,6 +44,9 @@ extension LeadServiceImpl {
         let status = try LeadRecords.statusText(input.status, path: "lead.status")
         let phones = try LeadRecords.phones(input.phones, path: "lead.phones")
         return try await tenancy.transaction(context) { tx, principal in
+            try await LeadPhoneReplacement.lock(tx, org: principal.orgID, phones: phones.map(\.e164))
+            try await LeadPhoneReplacement.refuseTaken(
+                tx, org: principal.orgID, phones: phones.map(\.e164), of: nil, wanted: phones, path: "lead.phones")
             let id = try await tx.query(
                 """
                 INSERT INTO leads (org_id, \(unsafeRaw: LeadRecords.textFields.joined(separator: ", ")), acreage, custom_fields, score, status, source)

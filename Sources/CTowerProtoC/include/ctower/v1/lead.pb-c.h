@@ -684,7 +684,8 @@ struct  Ctower__V1__CreateLeadRequest
   ProtobufCMessage base;
   /*
    * The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
-   * in the order given). id and output-only fields are ignored.
+   * in the order given, normalised as UpdateLead does). A phone another lead has is
+   * ALREADY_EXISTS naming that lead. id and output-only fields are ignored.
    */
   Ctower__V1__Lead *lead;
 };
