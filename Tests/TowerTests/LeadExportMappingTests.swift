@@ -1,4 +1,5 @@
 import Testing
+import TowerProto
 
 @testable import Tower
 
@@ -17,6 +18,19 @@ struct LeadExportMappingTests {
                 .field(.phone1Type, phoneKind: nil), .ignore, .ignore, .ignore, .ignore, .custom("Notes"), .custom("Source"),
                 .custom("Custom:"), .custom("Notes"), .field(.phone2, phoneKind: .mobile),
             ])
+    }
+
+    @Test func anExplicitCustomEntryForAnExportColumnKeepsTheKey() throws {
+        func entry(_ column: String, _ field: LeadField) -> ColumnMappingEntry {
+            var entry = ColumnMappingEntry()
+            entry.column = column
+            entry.field = field
+            return entry
+        }
+        let plan = try LeadServiceImpl.plan(
+            headers: ["Phone 1", "Custom: Notes", "Remarks"],
+            mapping: [entry("Phone 1", .phone1), entry("custom:  notes", .custom), entry("Remarks", .custom)])
+        #expect(plan.columns.map(\.target) == [.field(.phone1, phoneKind: nil), .custom("notes"), .custom("Remarks")])
     }
 
     @Test func customKeyStripsOnlyTheExportPrefix() {

@@ -856,8 +856,9 @@ struct  Ctower__V1__ExportLeadsRequest
  * Columns: the lead's fields and up to 3 phones with their types, then Tags, Score, Lead Status
  * and Lead ID, then one "Custom: KEY" column per custom field key any exported lead has, sorted
  * by key (UTF-8 byte order). Importing the file gives the same leads: fields, phones (positions
- * and types) and custom fields (a key's runs of whitespace come back as single spaces, as import
- * headers do); tags, score and status are not imported.
+ * and types) and custom fields (as an import reads any file: a key's runs of whitespace become
+ * one space, a value is trimmed, an empty value is dropped); tags, score and status are not
+ * imported.
  */
 struct  Ctower__V1__ExportLeadsChunk
 {
