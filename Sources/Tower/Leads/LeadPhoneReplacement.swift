@@ -110,6 +110,8 @@ enum LeadPhoneReplacement {
         try await lock(tx, org: org, phones: outcome.added + outcome.removed)
         try await refuseTaken(tx, org: org, phones: outcome.added, of: lead, wanted: wanted, path: path)
 
+        // The explicit org_id (row-level security applies anyway) lets the planner pick the
+        // (org_id, lead_id) and (org_id, to_phone) indexes, as OptOutLedger does.
         if !plan.removed.isEmpty {
             let cancelled = try await tx.query(
                 """
@@ -131,7 +133,7 @@ enum LeadPhoneReplacement {
             outcome.skippedTargets = try await tx.execute(
                 """
                 UPDATE campaign_targets ct SET status = 'skipped', skip_reason = 'phone_removed'
-                WHERE ct.lead_id = \(lead) AND ct.lead_phone_id = ANY (\(removedIDs)::uuid[]) AND ct.status IN ('pending', 'active')
+                WHERE ct.org_id = \(org) AND ct.lead_id = \(lead) AND ct.lead_phone_id = ANY (\(removedIDs)::uuid[]) AND ct.status IN ('pending', 'active')
                 """)
             try await tx.execute("DELETE FROM lead_phones WHERE lead_id = \(lead) AND id = ANY (\(removedIDs)::uuid[])")
         }
