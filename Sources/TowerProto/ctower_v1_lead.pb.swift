@@ -329,9 +329,9 @@ public struct UpdateLeadRequest: ProtoMessage {
     /// lead.phones[i].phone); a repeated number is kept once. A phone kept keeps its id and consent
     /// status and takes its new position and type. A phone of another lead is ALREADY_EXISTS:
     /// leads sharing a phone are one lead by the import's dedupe rule. A phone removed has its
-    /// queued messages to this lead cancelled (skip reason "phone_removed", audited; STOP and HELP
-    /// replies still go) and its pending campaign targets skipped. Opt-outs and consent records
-    /// are per phone per org and are kept.
+    /// QUEUED and CLAIMED messages to this lead CANCELLED (skip reason "phone_removed", audited;
+    /// STOP and HELP replies still go; a message already SENDING still goes) and its pending
+    /// campaign targets skipped. Opt-outs and consent records are per phone per org and are kept.
     public var updateMask: Google_Protobuf_FieldMask? = nil
 
     public init() {}
