@@ -50,7 +50,9 @@ public struct ImportHeader: ProtoMessage {
     /// IMPORT_FORMAT_UNSPECIFIED means CSV.
     public var format: ImportFormat = .unspecified
     /// One entry per column to import. Empty: suggested from the header row (see SuggestColumnMapping);
-    /// columns nothing fits are kept as custom fields.
+    /// columns nothing fits are kept as custom fields. The suggestion maps ExportLeads' "Custom: KEY"
+    /// columns to custom field KEY and ignores its output-only columns (Tags, Score, Lead Status,
+    /// Lead ID).
     public var columnMapping: [ColumnMappingEntry] = []
     /// Present when the file's phones consented; see ConsentDeclaration.
     public var consent: ConsentDeclaration? = nil
@@ -223,7 +225,9 @@ public struct LeadPhone: ProtoMessage {
     /// E.164. On input any US shape ("(512) 867-5309") is accepted and normalised.
     public var phone: String = ""
     public var type: PhoneType = .unspecified
-    /// Output only: changed by imports with a consent declaration and by opt-outs.
+    /// Output only: changed by imports with a consent declaration and by opt-outs. A phone that
+    /// UpdateLead adds starts from the org's records for that phone: REVOKED while it is opted out,
+    /// else the latest consent record's action, else UNKNOWN.
     public var consentStatus: ConsentStatus = .unspecified
 
     public init() {}
@@ -275,7 +279,7 @@ public struct Lead: ProtoMessage {
     /// 0 to 100.
     public var score: Int32 = 0
     public var status: LeadStatus = .unspecified
-    /// Output only on Get/List (set through CreateLead; imports append).
+    /// Set by CreateLead and replaced by UpdateLead (update_mask path "phones"); imports append.
     public var phones: [LeadPhone] = []
     /// Output only: change with AddLeadTags / RemoveLeadTags.
     public var tags: [Tag] = []
@@ -293,7 +297,8 @@ public struct CreateLeadRequest: ProtoMessage {
     public static let protoMessageName = "ctower.v1.CreateLeadRequest"
 
     /// The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
-    /// in the order given). id and output-only fields are ignored.
+    /// in the order given, normalised as UpdateLead does). A phone another lead has is
+    /// ALREADY_EXISTS naming that lead. id and output-only fields are ignored.
     public var lead: Lead? = nil
 
     public init() {}
@@ -316,7 +321,17 @@ public struct UpdateLeadRequest: ProtoMessage {
     /// New values for the fields named in update_mask.
     public var lead: Lead? = nil
     /// Lead fields to change (snake_case names, e.g. "first_name", "custom_fields", "score",
-    /// "status"). Phones, tags and output-only fields cannot be changed here. Required.
+    /// "status", "phones"). Tags and output-only fields cannot be changed here. Required.
+    ///
+    /// "phones" replaces the lead's phones with lead.phones (at most 3, in the order to try them;
+    /// an empty list removes them all; without the path they are untouched). Each phone is
+    /// normalised as an import does (E.164, NANP rules; N11 and 555-01xx refused, naming
+    /// lead.phones[i].phone); a repeated number is kept once. A phone kept keeps its id and consent
+    /// status and takes its new position and type. A phone of another lead is ALREADY_EXISTS:
+    /// leads sharing a phone are one lead by the import's dedupe rule. A phone removed has its
+    /// QUEUED and CLAIMED messages to this lead CANCELLED (skip reason "phone_removed", audited;
+    /// STOP and HELP replies still go; a message already SENDING still goes) and its pending
+    /// campaign targets skipped. Opt-outs and consent records are per phone per org and are kept.
     public var updateMask: Google_Protobuf_FieldMask? = nil
 
     public init() {}
@@ -395,6 +410,12 @@ public struct ExportLeadsRequest: ProtoMessage {
 
 /// A piece of the export: concatenated in order, the chunks are one RFC 4180 CSV file (UTF-8, CRLF
 /// not guaranteed; LF line ends) whose header row ImportLeads maps without a column_mapping.
+/// Columns: the lead's fields and up to 3 phones with their types, then Tags, Score, Lead Status
+/// and Lead ID, then one "Custom: KEY" column per custom field key any exported lead has, sorted
+/// by key (UTF-8 byte order). Importing the file gives the same leads: fields, phones (positions
+/// and types) and custom fields (as an import reads any file: a key's runs of whitespace become
+/// one space, a value is trimmed, an empty value is dropped); tags, score and status are not
+/// imported.
 public struct ExportLeadsChunk: ProtoMessage {
     public static let protoMessageName = "ctower.v1.ExportLeadsChunk"
 
@@ -517,7 +538,8 @@ public enum LeadField: ProtoEnum, CaseIterable {
     case unspecified  // LEAD_FIELD_UNSPECIFIED = 0
     /// The column is not imported.
     case ignore  // LEAD_FIELD_IGNORE = 1
-    /// Kept in the lead's custom_fields under the column's header.
+    /// Kept in the lead's custom_fields under the column's header ("Custom: KEY", as ExportLeads
+    /// writes it, keeps KEY).
     case custom  // LEAD_FIELD_CUSTOM = 2
     case firstName  // LEAD_FIELD_FIRST_NAME = 3
     case lastName  // LEAD_FIELD_LAST_NAME = 4
@@ -3077,7 +3099,7 @@ public enum LeadService {
         public static let createLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "CreateLead", kind: .unary)
         /// One lead with its phones and tags. Role: viewer.
         public static let getLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "GetLead", kind: .unary)
-        /// Changes the fields named in update_mask. Role: agent.
+        /// Changes the fields named in update_mask, phones included. Role: agent.
         public static let updateLead = MethodDescriptor(service: "ctower.v1.LeadService", method: "UpdateLead", kind: .unary)
         /// Deletes a lead with its phones, tags and list memberships; its messages stay, unlinked, and
         /// opt-outs and consent records (kept per phone) are untouched. Role: admin.
@@ -3126,7 +3148,7 @@ public enum LeadService {
         func createLead(request: CreateLeadRequest, context: ServerContext) async throws -> Lead
         /// One lead with its phones and tags. Role: viewer.
         func getLead(request: GetLeadRequest, context: ServerContext) async throws -> Lead
-        /// Changes the fields named in update_mask. Role: agent.
+        /// Changes the fields named in update_mask, phones included. Role: agent.
         func updateLead(request: UpdateLeadRequest, context: ServerContext) async throws -> Lead
         /// Deletes a lead with its phones, tags and list memberships; its messages stay, unlinked, and
         /// opt-outs and consent records (kept per phone) are untouched. Role: admin.
@@ -3202,7 +3224,7 @@ public enum LeadService {
             try await channel.unary(Method.getLead, request, options: options)
         }
 
-        /// Changes the fields named in update_mask. Role: agent.
+        /// Changes the fields named in update_mask, phones included. Role: agent.
         public func updateLead(_ request: UpdateLeadRequest, options: CallOptions = CallOptions()) async throws -> Lead {
             try await channel.unary(Method.updateLead, request, options: options)
         }

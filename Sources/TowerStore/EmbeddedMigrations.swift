@@ -1843,6 +1843,20 @@ enum EmbeddedMigrations {
             """#
         ),
         (
+            name: "0019_lead_phone_reorder.sql",
+            sql: #"""
+            -- UpdateLead replaces a lead's phones, and a kept phone may move to another position (phones
+            -- [A, B, C] become [C, A, B]). A NOT DEFERRABLE unique constraint is checked row by row, so
+            -- such a move fails halfway whatever the order; DEFERRABLE INITIALLY IMMEDIATE checks at the end
+            -- of each statement (the SQL standard's rule), so one UPDATE can permute positions. Nothing
+            -- defers it further. A deferrable constraint cannot arbitrate ON CONFLICT; nothing uses it so.
+            ALTER TABLE lead_phones
+                DROP CONSTRAINT lead_phones_position_unique,
+                ADD CONSTRAINT lead_phones_position_unique UNIQUE (lead_id, position) DEFERRABLE INITIALLY IMMEDIATE;
+
+            """#
+        ),
+        (
             name: "0020_carrier_gaps.sql",
             sql: #"""
             -- The carrier side's gaps after issue 4: delivery statuses that arrive before their send is

@@ -88,7 +88,7 @@ struct LeadServiceTests {
         #expect(updated.status == .interested)
         #expect(updated.county == "Bexar")
         #expect(updated.firstName == "Ann")
-        update.updateMask?.paths = ["phones"]
+        update.updateMask?.paths = ["tags"]
         #expect(await status { try await client.updateLead(update, options: options) } == .invalidArgument)
         update.updateMask?.paths = ["score"]
         update.lead?.score = 101
@@ -205,6 +205,15 @@ struct LeadServiceTests {
         let (fixture, options, _) = try await LeadImportTests.org()
         let client = fixture.client
         _ = try await LeadImportTests.upload(client, options, LeadImportTests.crafted)
+        // One lead gets a second custom field through the API.
+        let john = try #require(try await Self.all(client, options, pageSize: 50).first { $0.firstName == "John" })
+        var update = UpdateLeadRequest()
+        update.leadID = john.id
+        update.lead = Lead()
+        update.lead?.customFields = john.customFields.merging([Self.longKey: "line 1\nline 2, \"quoted\""]) { a, _ in a }
+        update.updateMask = Google_Protobuf_FieldMask()
+        update.updateMask?.paths = ["custom_fields"]
+        _ = try await client.updateLead(update, options: options)
         var filter = LeadFilter()
         filter.states = ["TX"]
         var request = ExportLeadsRequest()
@@ -216,6 +225,11 @@ struct LeadServiceTests {
         }
         let text = String(decoding: csv, as: UTF8.self)
         #expect(text.hasPrefix("First Name,Last Name,Owner Name,Phone 1,Phone 1 Type,Phone 2,"))
+        // Custom fields are columns after the fixed ones, sorted by key, "Custom: " + key; a key
+        // longer than PostgreSQL's 63-byte names and holding a comma and a quote survives.
+        let header = text.prefix { $0 != "\n" }
+        let quotedKey = Self.longKey.replacingOccurrences(of: "\"", with: "\"\"")
+        #expect(header.hasSuffix(",Lead ID,\"Custom: \(quotedKey)\",Custom: Notes"))
         let original = try await Self.all(client, options, LeadFilter(states: ["TX"]), pageSize: 50)
         #expect(original.count == 2)  // John (TX) and Carl (TX); Dee's state was not a state
 
@@ -229,10 +243,16 @@ struct LeadServiceTests {
                 lead.firstName, lead.lastName, lead.ownerName, lead.propertyAddress, lead.propertyState, lead.county, lead.apn,
                 lead.acreage,
                 lead.phones.map { "\($0.position):\($0.phone):\($0.type)" }.joined(separator: ","),
+                lead.customFields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1F}"),
             ]
         }
         #expect(Set(copied.map(core)) == Set(original.map(core)))
+        #expect(copied.first { $0.firstName == "John" }?.customFields == ["Notes": "first", Self.longKey: "line 1\nline 2, \"quoted\""])
+        #expect(copied.first { $0.firstName == "Carl" }?.customFields == ["Notes": "multi\nline, with comma"])
     }
+
+    /// 75 bytes, with a comma, a quote and an apostrophe.
+    static let longKey = "Assessor's remark, \"verbatim\" as published by the county (tax year 2024) ok"
 
     @Test func anotherOrgsLeadsTagsAndListsAreNotFound() async throws {
         let (fixture, optionsA, _) = try await LeadImportTests.org("Tenant A")

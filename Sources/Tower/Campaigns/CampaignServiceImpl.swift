@@ -20,12 +20,6 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
 
     // MARK: Validation
 
-    static func validateName(_ name: String, field: String = "name") throws -> String {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty, name.count <= 200 else { throw DomainError.invalid(field, "must be 1 to 200 characters") }
-        return name
-    }
-
     static func validateRate(_ rate: Double?, field: String = "messages_per_second") throws -> Double? {
         guard let rate else { return nil }
         guard NumberRecords.validRate(rate) else { throw DomainError.invalid(field, NumberServiceImpl.rateFix) }
@@ -36,18 +30,6 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
         guard let cap else { return nil }
         guard NumberRecords.validDailyCap(cap) else { throw DomainError.invalid(field, NumberServiceImpl.capFix) }
         return Int(cap)
-    }
-
-    static func validateIDs(_ ids: [String], field: String) throws -> [String] {
-        var out: [String] = []
-        for (index, id) in ids.enumerated() {
-            guard UUIDText(id) != nil else {
-                throw DomainError.invalid("\(field)[\(index)]", "must be an id (UUID) as returned by this API")
-            }
-            let lower = id.lowercased()
-            if !out.contains(lower) { out.append(lower) }
-        }
-        return out
     }
 
     struct Schedule {
@@ -163,9 +145,9 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
     // MARK: CRUD
 
     public func createCampaign(request: CreateCampaignRequest, context: ServerContext) async throws -> Campaign {
-        let name = try Self.validateName(request.name)
+        let name = try FieldCheck.name(request.name, maxLength: 200)
         let audience = try StoredAudience(request.audience, field: "audience")
-        let numberIDs = try Self.validateIDs(request.senderNumberIds, field: "sender_number_ids")
+        let numberIDs = try FieldCheck.ids(request.senderNumberIds, field: "sender_number_ids")
         let schedule = try Self.validateSchedule(request.schedule)
         let rate = try Self.validateRate(request.messagesPerSecond)
         let cap = try Self.validateCap(request.dailyCap)
@@ -221,15 +203,14 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
             let rows = try await tx.query(
                 """
                 SELECT \(unsafeRaw: CampaignRecords.columns) FROM campaigns c
-                WHERE true \(filter) \(before) ORDER BY c.created_at DESC, c.id DESC LIMIT \(size + 1)
+                WHERE true \(filter) \(before) ORDER BY c.created_at DESC, c.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListCampaignsResponse()
-            response.campaigns = try rows.prefix(size).map(CampaignRecords.campaign)
-            var next: PageCursor?
-            if rows.count > size, let last = response.campaigns.last, let created = last.createTime {
-                next = PageCursor(sortKey: String(created.seconds * 1_000_000 + Int64(created.nanos / 1000)), id: last.id)
+            let page = KeysetPage(rows, size: size)
+            response.campaigns = try page.rows.map(CampaignRecords.campaign)
+            response.page = page.info(last: response.campaigns.last) { campaign in
+                campaign.createTime.map { PageCursor(sortKey: String($0.seconds * 1_000_000 + Int64($0.nanos / 1000)), id: campaign.id) }
             }
-            response.page = PageCursor.info(next: next)
             return response
         }
     }
@@ -247,13 +228,13 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
         var audience: StoredAudience?
         for path in Set(paths) {
             switch path {
-            case "name": assignments.append("name = \(try Self.validateName(request.name))")
+            case "name": assignments.append("name = \(try FieldCheck.name(request.name, maxLength: 200))")
             case "audience":
                 let validated = try StoredAudience(request.audience, field: "audience")
                 audience = validated
                 assignments.append("audience = \(validated.json)::jsonb")
             case "template_id": templateID = request.templateID.lowercased()
-            case "sender_number_ids": numberIDs = try Self.validateIDs(request.senderNumberIds, field: "sender_number_ids")
+            case "sender_number_ids": numberIDs = try FieldCheck.ids(request.senderNumberIds, field: "sender_number_ids")
             case "schedule":
                 let schedule = try Self.validateSchedule(request.schedule)
                 assignments.append("scheduled_at = \(schedule.start), schedule_basis = \(schedule.recipientClock ? "recipient" : "org")")
@@ -364,7 +345,7 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
 
     public func cloneCampaign(request: CloneCampaignRequest, context: ServerContext) async throws -> Campaign {
         let id = try IdentityRecords.id(request.campaignID, field: "campaign_id")
-        let name = request.name.isEmpty ? nil : try Self.validateName(request.name)
+        let name = request.name.isEmpty ? nil : try FieldCheck.name(request.name, maxLength: 200)
         return try await tenancy.transaction(context) { tx, principal in
             guard let source = try await tx.query("SELECT c.name FROM campaigns c WHERE c.id = \(id)").firstRow else {
                 throw DomainError.notFound("campaign", request.campaignID)

@@ -245,17 +245,16 @@ public struct AuthServiceImpl: AuthService.ServiceProtocol {
                 """
                 SELECT \(unsafeRaw: IdentityRecords.apiKeyColumns) FROM api_keys k
                 WHERE (\(request.includeRevoked) OR k.revoked_at IS NULL) \(after)
-                ORDER BY k.created_at DESC, k.id DESC LIMIT \(size + 1)
+                ORDER BY k.created_at DESC, k.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListApiKeysResponse()
-            response.apiKeys = try rows.prefix(size).map(IdentityRecords.apiKey)
-            let last = rows.count > size ? rows[size - 1] : nil
-            response.page = PageCursor.info(
-                next: try last.map {
-                    PageCursor(
-                        sortKey: String(try $0.decode("created_us", as: Int64.self)),
-                        id: try $0.decode("id", as: UUID.self).uuidString.lowercased())
-                })
+            let page = KeysetPage(rows, size: size)
+            response.apiKeys = try page.rows.map(IdentityRecords.apiKey)
+            response.page = try page.info {
+                PageCursor(
+                    sortKey: String(try $0.decode("created_us", as: Int64.self)),
+                    id: try $0.decode("id", as: UUID.self).uuidString.lowercased())
+            }
             return response
         }
     }

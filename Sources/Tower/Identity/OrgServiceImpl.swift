@@ -170,12 +170,12 @@ public struct OrgServiceImpl: OrgService.ServiceProtocol {
                 """
                 SELECT \(unsafeRaw: IdentityRecords.orgColumns) FROM orgs o
                 WHERE o.parent_org_id = \(principal.orgID) \(nameFilter) \(after)
-                ORDER BY o.name, o.id LIMIT \(size + 1)
+                ORDER BY o.name, o.id LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListClientOrgsResponse()
-            response.orgs = try rows.prefix(size).map(IdentityRecords.org)
-            let last = rows.count > size ? response.orgs.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.orgs = try page.rows.map(IdentityRecords.org)
+            response.page = page.info(last: response.orgs.last) { PageCursor(sortKey: $0.name, id: $0.id) }
             return response
         }
     }

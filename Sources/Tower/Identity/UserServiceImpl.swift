@@ -78,12 +78,12 @@ public struct UserServiceImpl: UserService.ServiceProtocol {
                 SELECT \(unsafeRaw: IdentityRecords.userColumns), m.role FROM users u
                 JOIN memberships m ON m.user_id = u.id AND m.org_id = \(principal.orgID)
                 WHERE (\(request.includeDeactivated) OR u.status <> 'deactivated') \(after)
-                ORDER BY u.email, u.id LIMIT \(size + 1)
+                ORDER BY u.email, u.id LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListUsersResponse()
-            response.users = try rows.prefix(size).map { try IdentityRecords.user($0, role: try $0.decode("role")) }
-            let last = rows.count > size ? response.users.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.email, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.users = try page.rows.map { try IdentityRecords.user($0, role: try $0.decode("role")) }
+            response.page = page.info(last: response.users.last) { PageCursor(sortKey: $0.email, id: $0.id) }
             return response
         }
     }

@@ -97,12 +97,12 @@ public struct IntegrationServiceImpl: IntegrationService.ServiceProtocol {
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             let after: SQL = cursor.map { "WHERE (c.name, c.id) > (\($0.sortKey), \(UUIDText($0.id)))" } ?? ""
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: CarrierConnectionRecords.columns) FROM carrier_connections c \(after) ORDER BY c.name, c.id LIMIT \(size + 1)"
+                "SELECT \(unsafeRaw: CarrierConnectionRecords.columns) FROM carrier_connections c \(after) ORDER BY c.name, c.id LIMIT \(PageCursor.fetchLimit(size))"
             )
             var response = ListCarrierConnectionsResponse()
-            response.connections = try rows.prefix(size).map(CarrierConnectionRecords.connection)
-            let last = rows.count > size ? response.connections.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.connections = try page.rows.map(CarrierConnectionRecords.connection)
+            response.page = page.info(last: response.connections.last) { PageCursor(sortKey: $0.name, id: $0.id) }
             return response
         }
     }

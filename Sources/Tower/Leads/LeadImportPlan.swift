@@ -43,13 +43,35 @@ public struct LeadImportPlan: Sendable, Hashable {
     }
 
     /// The suggested plan: ColumnMapping's guess per header, custom fields where nothing fits.
+    /// ExportLeads' own columns map back: "Custom: KEY" to custom field KEY, and its output-only
+    /// columns are ignored, so an export imports back as the same leads.
     public static func suggested(headers: [String]) -> LeadImportPlan {
-        let fields = ColumnMapping.suggest(headers: headers)
+        // Export columns are set aside first: "Custom: Phone note" must not take a phone's slot.
+        let open = headers.indices.filter { i in
+            customKey(header: headers[i]) == headers[i] && !exportOnlyHeaders.contains(headers[i].lowercased())
+        }
+        var fields = [ColumnMapping.Field?](repeating: nil, count: headers.count)
+        for (index, field) in zip(open, ColumnMapping.suggest(headers: open.map { headers[$0] })) { fields[index] = field }
         return LeadImportPlan(
             columns: zip(headers, fields).map { header, field in
-                guard let field else { return Column(header: header, target: .custom(header)) }
+                if exportOnlyHeaders.contains(header.lowercased()) { return Column(header: header, target: .ignore) }
+                guard let field else { return Column(header: header, target: .custom(customKey(header: header))) }
                 return Column(header: header, target: .field(field, phoneKind: phoneKind(field, header)))
             })
+    }
+
+    /// How ExportLeads heads the column of custom field KEY: "Custom: KEY".
+    public static let customPrefix = "Custom: "
+
+    /// ExportLeads' output-only columns (lowercased): tags, score and status are not imported.
+    public static let exportOnlyHeaders: Set<String> = ["tags", "score", "lead status", "lead id"]
+
+    /// The custom field key a column's header names: KEY for "Custom: KEY" (any case), else the header.
+    public static func customKey(header: String) -> String {
+        let prefix = customPrefix.lowercased().filter { !$0.isWhitespace }
+        guard header.lowercased().hasPrefix(prefix) else { return header }
+        let key = header.dropFirst(prefix.count).drop(while: \.isWhitespace)
+        return key.isEmpty ? header : String(key)
     }
 
     static func phoneKind(_ field: ColumnMapping.Field, _ header: String) -> ColumnMapping.PhoneKind? {

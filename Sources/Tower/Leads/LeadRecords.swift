@@ -1,6 +1,7 @@
 import Foundation
 import TowerProto
 import TowerProtoRuntime
+import TowerStandardServices
 import TowerStore
 
 /// SQL, row mapping, input validation and filters for `leads` and their phones and tags.
@@ -128,6 +129,48 @@ enum LeadRecords {
         }
     }
 
+    /// A phone as `lead_phones` stores it.
+    struct Phone: Sendable, Hashable {
+        var e164: String
+        /// mobile, landline, voip or unknown.
+        var type: String
+        /// Where the caller gave it (errors name `phones[index]`).
+        var index = 0
+    }
+
+    /// The phones a caller gives for a lead, by the import's rules: E.164 under the NANP rules of
+    /// `PhoneNumberNormalizer`, a repeated number kept once (first wins), the order given, at most 3.
+    /// Every bad phone is reported, each naming its index and the fix.
+    static func phones(_ input: [LeadPhone], path: String) throws -> [Phone] {
+        guard input.count <= 3 else {
+            throw DomainError.invalid(path, "a lead has at most 3 phones; send up to 3, in the order they should be tried")
+        }
+        var phones: [Phone] = []
+        var violations: [FieldViolation] = []
+        for (i, phone) in input.enumerated() {
+            let kind = LeadFieldMapping.kind(phone.type)
+            if kind == nil, phone.type != .unspecified {
+                violations.append(
+                    FieldViolation(
+                        field: "\(path)[\(i)].type",
+                        description: "must be PHONE_TYPE_MOBILE, PHONE_TYPE_LANDLINE, PHONE_TYPE_VOIP or unspecified"
+                    ))
+            }
+            switch PhoneNumberNormalizer.normalize(phone.phone) {
+            case .failure(let reason):
+                violations.append(
+                    FieldViolation(field: "\(path)[\(i)].phone", description: "\(reason.rawValue); give a US number such as (512) 867-5309")
+                )
+            case .success(let e164):
+                if !phones.contains(where: { $0.e164 == e164 }) {
+                    phones.append(Phone(e164: e164, type: kind?.rawValue ?? "unknown", index: i))
+                }
+            }
+        }
+        if !violations.isEmpty { throw DomainError.invalid(violations) }
+        return phones
+    }
+
     static func acreage(_ raw: String, path: String) throws -> String? {
         let value = raw.trimmingCharacters(in: .whitespaces)
         guard !value.isEmpty else { return nil }
@@ -225,11 +268,5 @@ enum LeadRecords {
         guard found == ids.count else {
             throw DomainError(.notFound, "\(field): \(ids.count - found) of the \(ids.count) \(what) were not found")
         }
-    }
-
-    static func idList(_ values: [String], field: String, max: Int) throws -> [String] {
-        guard !values.isEmpty else { throw DomainError.invalid(field, "name at least one id") }
-        guard values.count <= max else { throw DomainError.invalid(field, "at most \(max) ids per call") }
-        return Array(Set(try values.enumerated().map { i, id in try IdentityRecords.id(id, field: "\(field)[\(i)]").text })).sorted()
     }
 }

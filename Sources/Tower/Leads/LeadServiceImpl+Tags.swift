@@ -18,8 +18,7 @@ extension LeadServiceImpl {
     }
 
     public func createTag(request: CreateTagRequest, context: ServerContext) async throws -> Tag {
-        let name = request.name.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        guard !name.isEmpty, name.count <= 100 else { throw DomainError.invalid("name", "must be 1 to 100 characters") }
+        let name = try FieldCheck.name(request.name, maxLength: 100)
         let color = request.color.isEmpty ? nil : request.color
         if let color, color.wholeMatch(of: /#[0-9a-fA-F]{6}/) == nil {
             throw DomainError.invalid("color", "must be #RRGGBB, e.g. #2E7D32, or empty")
@@ -40,11 +39,12 @@ extension LeadServiceImpl {
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             let after: SQL = cursor.map { "WHERE (lower(t.name), t.id) > (\($0.sortKey), \(UUIDText($0.id)))" } ?? ""
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: Self.tagColumns) FROM tags t \(after) ORDER BY lower(t.name), t.id LIMIT \(size + 1)", prepared: false)
+                "SELECT \(unsafeRaw: Self.tagColumns) FROM tags t \(after) ORDER BY lower(t.name), t.id LIMIT \(PageCursor.fetchLimit(size))",
+                prepared: false)
             var response = ListTagsResponse()
-            response.tags = try rows.prefix(size).map(Self.tag)
-            let last = rows.count > size ? response.tags.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name.lowercased(), id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.tags = try page.rows.map(Self.tag)
+            response.page = page.info(last: response.tags.last) { PageCursor(sortKey: $0.name.lowercased(), id: $0.id) }
             return response
         }
     }
@@ -58,8 +58,8 @@ extension LeadServiceImpl {
     }
 
     private func modifyTags(_ request: ModifyLeadTagsRequest, context: ServerContext, add: Bool) async throws -> ModifyLeadTagsResponse {
-        let leads = try LeadRecords.idList(request.leadIds, field: "lead_ids", max: 10_000)
-        let tags = try LeadRecords.idList(request.tagIds, field: "tag_ids", max: 100)
+        let leads = try FieldCheck.ids(request.leadIds, field: "lead_ids", required: true, max: 10_000).sorted()
+        let tags = try FieldCheck.ids(request.tagIds, field: "tag_ids", required: true, max: 100).sorted()
         return try await tenancy.transaction(context) { tx, principal in
             try await LeadRecords.requireAll(tx, table: "leads", ids: leads, field: "lead_ids", what: "leads")
             try await LeadRecords.requireAll(tx, table: "tags", ids: tags, field: "tag_ids", what: "tags")
@@ -96,8 +96,7 @@ extension LeadServiceImpl {
     }
 
     public func createLeadList(request: CreateLeadListRequest, context: ServerContext) async throws -> LeadList {
-        let name = request.name.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        guard !name.isEmpty, name.count <= 200 else { throw DomainError.invalid("name", "must be 1 to 200 characters") }
+        let name = try FieldCheck.name(request.name, maxLength: 200)
         return try await tenancy.transaction(context) { tx, principal in
             let id = try await tx.query(
                 "INSERT INTO lead_lists (org_id, name, kind) VALUES (\(principal.orgID), \(name), 'static') RETURNING id::text AS id"
@@ -114,12 +113,12 @@ extension LeadServiceImpl {
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in
             let after: SQL = cursor.map { "AND (ll.name, ll.id) > (\($0.sortKey), \(UUIDText($0.id)))" } ?? ""
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: Self.listColumns) FROM lead_lists ll WHERE ll.kind = 'static' \(after) ORDER BY ll.name, ll.id LIMIT \(size + 1)",
+                "SELECT \(unsafeRaw: Self.listColumns) FROM lead_lists ll WHERE ll.kind = 'static' \(after) ORDER BY ll.name, ll.id LIMIT \(PageCursor.fetchLimit(size))",
                 prepared: false)
             var response = ListLeadListsResponse()
-            response.lists = try rows.prefix(size).map(Self.list)
-            let last = rows.count > size ? response.lists.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.lists = try page.rows.map(Self.list)
+            response.page = page.info(last: response.lists.last) { PageCursor(sortKey: $0.name, id: $0.id) }
             return response
         }
     }
@@ -136,7 +135,7 @@ extension LeadServiceImpl {
         -> ModifyListMembersResponse
     {
         let list = try IdentityRecords.id(request.listID, field: "list_id")
-        let leads = try LeadRecords.idList(request.leadIds, field: "lead_ids", max: 10_000)
+        let leads = try FieldCheck.ids(request.leadIds, field: "lead_ids", required: true, max: 10_000).sorted()
         return try await tenancy.transaction(context) { tx, principal in
             guard let kind = try await tx.query("SELECT kind FROM lead_lists WHERE id = \(list)").firstRow?.decode("kind", as: String.self)
             else { throw DomainError.notFound("list", request.listID) }

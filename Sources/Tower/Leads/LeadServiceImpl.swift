@@ -74,7 +74,9 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
             let target: LeadImportPlan.Target
             switch entry.field {
             case .ignore: target = .ignore
-            case .custom: target = .custom(entry.column.split(whereSeparator: \.isWhitespace).joined(separator: " "))
+            case .custom:
+                target = .custom(
+                    LeadImportPlan.customKey(header: entry.column.split(whereSeparator: \.isWhitespace).joined(separator: " ")))
             default:
                 let field = LeadFieldMapping.field(entry.field) ?? .firstName
                 let kind = LeadFieldMapping.kind(entry.phoneType) ?? LeadImportPlan.phoneKind(field, entry.column)
@@ -166,21 +168,20 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
                 after = "WHERE (j.created_at, j.id) < (\(micros) * interval '1 microsecond' + 'epoch'::timestamptz, \(id))"
             }
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: ImportJobRecords.columns) FROM import_jobs j \(after) ORDER BY j.created_at DESC, j.id DESC LIMIT \(size + 1)"
+                "SELECT \(unsafeRaw: ImportJobRecords.columns) FROM import_jobs j \(after) ORDER BY j.created_at DESC, j.id DESC LIMIT \(PageCursor.fetchLimit(size))"
             )
             var response = ListImportJobsResponse()
-            for row in rows.prefix(size) {
+            let page = KeysetPage(rows, size: size)
+            for row in page.rows {
                 var job = try ImportJobRecords.job(row)
                 if job.status == .running || job.status == .pending, let id = UUIDText(job.id) {
                     job = try await ImportJobRecords.read(tx, id: id) ?? job
                 }
                 response.importJobs.append(job)
             }
-            let last = rows.count > size ? rows[size - 1] : nil
-            response.page = try PageCursor.info(
-                next: last.map {
-                    PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: String.self))
-                })
+            response.page = try page.info {
+                PageCursor(sortKey: String(try $0.decode("created_us", as: Int64.self)), id: try $0.decode("id", as: String.self))
+            }
             return response
         }
     }
@@ -249,22 +250,20 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
             let rows = try await tx.query(
                 """
                 SELECT e.row_number, e.seq, e.column_name, e.reason FROM import_errors e
-                WHERE e.import_job_id = \(id) \(after) ORDER BY e.row_number, e.seq LIMIT \(size + 1)
+                WHERE e.import_job_id = \(id) \(after) ORDER BY e.row_number, e.seq LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListImportErrorsResponse()
-            for row in rows.prefix(size) {
+            let page = KeysetPage(rows, size: size)
+            for row in page.rows {
                 var error = ImportError()
                 error.rowNumber = try row.decode("row_number", as: Int64.self)
                 error.column = try row.decode("column_name", as: String.self)
                 error.reason = try row.decode("reason", as: String.self)
                 response.errors.append(error)
             }
-            let last = rows.count > size ? rows[size - 1] : nil
-            response.page = try PageCursor.info(
-                next: last.map {
-                    PageCursor(
-                        sortKey: String(try $0.decode("row_number", as: Int64.self)), id: String(try $0.decode("seq", as: Int32.self)))
-                })
+            response.page = try page.info {
+                PageCursor(sortKey: String(try $0.decode("row_number", as: Int64.self)), id: String(try $0.decode("seq", as: Int32.self)))
+            }
             return response
         }
     }

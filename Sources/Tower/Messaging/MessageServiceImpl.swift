@@ -55,11 +55,12 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                 """
                 SELECT \(unsafeRaw: MessageRecords.columns) FROM messages m
                 WHERE m.lead_id = \(lead) \(after)
-                ORDER BY m.created_at DESC, m.id DESC LIMIT \(size + 1)
+                ORDER BY m.created_at DESC, m.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListThreadResponse()
-            response.messages = try rows.prefix(size).map(MessageRecords.message)
-            response.page = PageCursor.info(next: rows.count > size ? Self.nextCursor(response.messages.last) : nil)
+            let page = KeysetPage(rows, size: size)
+            response.messages = try page.rows.map(MessageRecords.message)
+            response.page = page.info(last: response.messages.last) { Self.nextCursor($0) }
             return response
         }
     }
@@ -89,10 +90,11 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                   AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.lead_id = m.lead_id AND n.direction = 'inbound'
                                   AND (n.created_at, n.id) > (m.created_at, m.id))
                   \(reviewOnly) \(unreadOnly) \(after)
-                ORDER BY m.created_at DESC, m.id DESC LIMIT \(size + 1)
+                ORDER BY m.created_at DESC, m.id DESC LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListInboxResponse()
-            response.entries = try rows.prefix(size).map { row in
+            let page = KeysetPage(rows, size: size)
+            response.entries = try page.rows.map { row in
                 var entry = InboxEntry()
                 let message = try MessageRecords.message(row)
                 entry.leadID = message.leadID
@@ -104,8 +106,7 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
                 entry.latestInbound = message
                 return entry
             }
-            let next = rows.count > size ? Self.nextCursor(response.entries.last?.latestInbound) : nil
-            response.page = PageCursor.info(next: next)
+            response.page = page.info(last: response.entries.last?.latestInbound) { Self.nextCursor($0) }
             return response
         }
     }

@@ -79,12 +79,12 @@ public struct NumberServiceImpl: NumberService.ServiceProtocol {
             let rows = try await tx.query(
                 """
                 SELECT \(unsafeRaw: NumberRecords.columns) FROM phone_numbers n
-                WHERE n.state = ANY(\(states)) \(after) ORDER BY n.phone, n.id LIMIT \(size + 1)
+                WHERE n.state = ANY(\(states)) \(after) ORDER BY n.phone, n.id LIMIT \(PageCursor.fetchLimit(size))
                 """)
             var response = ListNumbersResponse()
-            response.numbers = try rows.prefix(size).map(NumberRecords.number)
-            let last = rows.count > size ? response.numbers.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.phone, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.numbers = try page.rows.map(NumberRecords.number)
+            response.page = page.info(last: response.numbers.last) { PageCursor(sortKey: $0.phone, id: $0.id) }
             return response
         }
     }

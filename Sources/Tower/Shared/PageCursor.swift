@@ -33,10 +33,37 @@ struct PageCursor: Sendable, Hashable {
 
     var token: String { Base64.encode(Array((sortKey + "\u{1F}" + id).utf8), padded: false, urlSafe: true) }
 
+    /// The LIMIT of a keyset query for a page of `size`: one row more, read by `KeysetPage`.
+    static func fetchLimit(_ size: Int) -> Int { size + 1 }
+
     static func info(next: PageCursor?) -> PageInfo {
         var info = PageInfo()
         info.nextPageToken = next?.token ?? ""
         info.totalSize = -1
         return info
+    }
+}
+
+/// One page of a keyset query that fetched `PageCursor.fetchLimit(size)` rows: the one row past the page only
+/// says that another page follows. The next token comes from the page's last row, either from
+/// the raw row (`info(cursor:)`) or from the item it became (`info(last:cursor:)`).
+struct KeysetPage<Row> {
+    /// The page's rows, at most `size`.
+    let rows: [Row]
+    let hasMore: Bool
+
+    init(_ fetched: some Collection<Row>, size: Int) {
+        rows = Array(fetched.prefix(size))
+        hasMore = fetched.count > size
+    }
+
+    /// Page info whose next token is the cursor of the page's last raw row.
+    func info(cursor: (Row) throws -> PageCursor) rethrows -> PageInfo {
+        PageCursor.info(next: hasMore ? try rows.last.map(cursor) : nil)
+    }
+
+    /// Page info whose next token is the cursor of the last item the rows became.
+    func info<Item>(last item: Item?, cursor: (Item) throws -> PageCursor?) rethrows -> PageInfo {
+        PageCursor.info(next: hasMore ? try item.flatMap(cursor) : nil)
     }
 }

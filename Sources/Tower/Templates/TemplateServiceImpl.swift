@@ -135,12 +135,12 @@ public struct TemplateServiceImpl: TemplateService.ServiceProtocol {
         return try await tenancy.transaction(context, readOnly: true) { tx, principal in
             let policy = try await TemplateRecords.policy(tx, orgID: principal.orgID)
             let rows = try await tx.query(
-                "SELECT \(unsafeRaw: TemplateRecords.templateColumns) FROM templates t \(whereClause) ORDER BY t.name, t.id LIMIT \(size + 1)"
+                "SELECT \(unsafeRaw: TemplateRecords.templateColumns) FROM templates t \(whereClause) ORDER BY t.name, t.id LIMIT \(PageCursor.fetchLimit(size))"
             )
             var response = ListTemplatesResponse()
-            response.templates = try await TemplateRecords.templates(tx, rows: rows.prefix(size), policy: policy)
-            let last = rows.count > size ? response.templates.last : nil
-            response.page = PageCursor.info(next: last.map { PageCursor(sortKey: $0.name, id: $0.id) })
+            let page = KeysetPage(rows, size: size)
+            response.templates = try await TemplateRecords.templates(tx, rows: page.rows, policy: policy)
+            response.page = page.info(last: response.templates.last) { PageCursor(sortKey: $0.name, id: $0.id) }
             return response
         }
     }

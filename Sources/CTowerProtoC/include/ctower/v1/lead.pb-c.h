@@ -72,7 +72,8 @@ typedef enum _Ctower__V1__LeadField {
    */
   CTOWER__V1__LEAD_FIELD__LEAD_FIELD_IGNORE = 1,
   /*
-   * Kept in the lead's custom_fields under the column's header.
+   * Kept in the lead's custom_fields under the column's header ("Custom: KEY", as ExportLeads
+   * writes it, keeps KEY).
    */
   CTOWER__V1__LEAD_FIELD__LEAD_FIELD_CUSTOM = 2,
   CTOWER__V1__LEAD_FIELD__LEAD_FIELD_FIRST_NAME = 3,
@@ -294,7 +295,9 @@ struct  Ctower__V1__ImportHeader
   Ctower__V1__ImportFormat format;
   /*
    * One entry per column to import. Empty: suggested from the header row (see SuggestColumnMapping);
-   * columns nothing fits are kept as custom fields.
+   * columns nothing fits are kept as custom fields. The suggestion maps ExportLeads' "Custom: KEY"
+   * columns to custom field KEY and ignores its output-only columns (Tags, Score, Lead Status,
+   * Lead ID).
    */
   size_t n_column_mapping;
   Ctower__V1__ColumnMappingEntry **column_mapping;
@@ -553,7 +556,9 @@ struct  Ctower__V1__LeadPhone
   char *phone;
   Ctower__V1__PhoneType type;
   /*
-   * Output only: changed by imports with a consent declaration and by opt-outs.
+   * Output only: changed by imports with a consent declaration and by opt-outs. A phone that
+   * UpdateLead adds starts from the org's records for that phone: REVOKED while it is opted out,
+   * else the latest consent record's action, else UNKNOWN.
    */
   Ctower__V1__ConsentStatus consent_status;
 };
@@ -649,7 +654,7 @@ struct  Ctower__V1__Lead
   int32_t score;
   Ctower__V1__LeadStatus status;
   /*
-   * Output only on Get/List (set through CreateLead; imports append).
+   * Set by CreateLead and replaced by UpdateLead (update_mask path "phones"); imports append.
    */
   size_t n_phones;
   Ctower__V1__LeadPhone **phones;
@@ -679,7 +684,8 @@ struct  Ctower__V1__CreateLeadRequest
   ProtobufCMessage base;
   /*
    * The new lead: fields and up to 3 phones (position and consent are ignored; phones are kept
-   * in the order given). id and output-only fields are ignored.
+   * in the order given, normalised as UpdateLead does). A phone another lead has is
+   * ALREADY_EXISTS naming that lead. id and output-only fields are ignored.
    */
   Ctower__V1__Lead *lead;
 };
@@ -714,7 +720,16 @@ struct  Ctower__V1__UpdateLeadRequest
   Ctower__V1__Lead *lead;
   /*
    * Lead fields to change (snake_case names, e.g. "first_name", "custom_fields", "score",
-   * "status"). Phones, tags and output-only fields cannot be changed here. Required.
+   * "status", "phones"). Tags and output-only fields cannot be changed here. Required.
+   * "phones" replaces the lead's phones with lead.phones (at most 3, in the order to try them;
+   * an empty list removes them all; without the path they are untouched). Each phone is
+   * normalised as an import does (E.164, NANP rules; N11 and 555-01xx refused, naming
+   * lead.phones[i].phone); a repeated number is kept once. A phone kept keeps its id and consent
+   * status and takes its new position and type. A phone of another lead is ALREADY_EXISTS:
+   * leads sharing a phone are one lead by the import's dedupe rule. A phone removed has its
+   * QUEUED and CLAIMED messages to this lead CANCELLED (skip reason "phone_removed", audited;
+   * STOP and HELP replies still go; a message already SENDING still goes) and its pending
+   * campaign targets skipped. Opt-outs and consent records are per phone per org and are kept.
    */
   Google__Protobuf__FieldMask *update_mask;
 };
@@ -838,6 +853,12 @@ struct  Ctower__V1__ExportLeadsRequest
 /*
  * A piece of the export: concatenated in order, the chunks are one RFC 4180 CSV file (UTF-8, CRLF
  * not guaranteed; LF line ends) whose header row ImportLeads maps without a column_mapping.
+ * Columns: the lead's fields and up to 3 phones with their types, then Tags, Score, Lead Status
+ * and Lead ID, then one "Custom: KEY" column per custom field key any exported lead has, sorted
+ * by key (UTF-8 byte order). Importing the file gives the same leads: fields, phones (positions
+ * and types) and custom fields (as an import reads any file: a key's runs of whitespace become
+ * one space, a value is trimmed, an empty value is dropped); tags, score and status are not
+ * imported.
  */
 struct  Ctower__V1__ExportLeadsChunk
 {
