@@ -138,9 +138,11 @@ COMMIT;" >/dev/null
 wait_done() {
   local campaign=$1 timeout=$2 left
   for _ in $(seq 1 $((timeout * 4))); do
-    # Cheap on purpose (it runs during the measurement): queued rows through the claim index,
-    # in-flight ones through the claims index.
-    left=$(sql "SELECT EXISTS (SELECT 1 FROM messages WHERE org_id = '$org' AND status = 'queued' AND send_after < 'infinity')
+    # Cheap on purpose (it runs during the measurement): the dispatcher's own next-due lookup
+    # (the due index, whatever the statistics say; an org-filtered EXISTS walked the thread
+    # index over every sent row with the fresh table's stale statistics), in-flight rows
+    # through the claims index.
+    left=$(sql "SELECT ctower_dispatch_next_due() IS NOT NULL
                     OR EXISTS (SELECT 1 FROM messages WHERE claimed_by IS NOT NULL AND claimed_at > '-infinity')")
     [[ $left == f ]] && return
     kill -0 "$pid" 2>/dev/null || die "the dispatcher died; see $work/dispatch.log"
@@ -149,8 +151,9 @@ wait_done() {
   die "campaign $campaign did not finish within ${timeout}s ($left left)"
 }
 
-# CPU seconds (user + system) of the dispatcher, its mock plugin and every PostgreSQL process:
-# where phase 1's time goes.
+# CPU seconds (user + system) of the dispatcher, its mock plugin and this run's PostgreSQL
+# processes (those working in $CTOWER_HOME; other clusters on the machine, e.g. test databases,
+# are not counted): where phase 1's time goes.
 cpu() {
   python3 - "$pid" "$CTOWER_HOME" <<'PY'
 import os, sys
@@ -170,8 +173,14 @@ for p in filter(str.isdigit, os.listdir("/proc")):
     c = cmd(p)
     if not c: continue
     name = os.path.basename(c[0].decode(errors="replace"))
-    if name == "ctower-carrier-mock": mock += cpu(p)
-    elif name.startswith("postgres"): pg += cpu(p)
+    if name == "ctower-carrier-mock":
+        try: parent = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+        except OSError: continue
+        if parent == sys.argv[1]: mock += cpu(p)
+    elif name.startswith("postgres"):
+        try: cwd = os.readlink(f"/proc/{p}/cwd")
+        except OSError: continue
+        if cwd.startswith(sys.argv[2] + "/"): pg += cpu(p)
 print(f"{disp:.2f} {mock:.2f} {pg:.2f}")
 PY
 }

@@ -145,6 +145,11 @@ extension Dispatcher {
             try await outcome.apply(tx, org: org)
             if !plan.sends.isEmpty {
                 // Due now: `sending` at once (committed before the hand-off); later slots: `claimed`.
+                // Every batch update joins its unnest by id and nothing else: the statements are
+                // prepared, and a generic plan guesses 10 rows for `unnest($1)` and for
+                // `m.id = ANY ($1)`; with both it joined 500 rows against 500 in a nested loop,
+                // building a whole-row copy of the unnest per pair (13 % of PostgreSQL's time in
+                // the benchmark). With the join alone it looks each id up in the primary key.
                 let sends = plan.sends
                 try await tx.execute(
                     """
@@ -154,7 +159,7 @@ extension Dispatcher {
                         sender_assigned = m.sender_assigned OR m.phone_number_id IS NULL
                     FROM unnest(\(sends.map(\.id)), \(sends.map { $0.marked ? "sending" : "claimed" })::text[], \(sends.map(\.numberID)),
                                 \(sends.map(\.fromPhone))::text[], \(sends.map(\.connectionID))) AS v(id, status, number, sender, connection)
-                    WHERE m.id = v.id AND m.id = ANY (\(sends.map(\.id)))
+                    WHERE m.id = v.id
                     """)
             }
             return plan
@@ -163,21 +168,27 @@ extension Dispatcher {
 
     /// Opt-out, DNC, consent, state rules and (for capped states) recent sends, for every
     /// non-compliance message of the batch. Each suppression list is probed once per batch with
-    /// the batch's phones (`phone = ANY(...)` on its index), so a plan never rescans a list per
-    /// message, whatever the statistics say.
+    /// the batch's phones, one index lookup per phone (`LATERAL … LIMIT 1`, which the planner
+    /// cannot turn into a scan of the org's whole list, whatever the statistics say: with stale
+    /// statistics it filtered the org's 10,000 opt-outs against the batch's 500 phones, a third
+    /// of PostgreSQL's time in the dispatch benchmark).
     static func gateFacts(_ tx: Transaction, org: OrgID, rows: [ClaimedRow], requireConsent: Bool) async throws -> [UUID: GateFacts] {
         let gated = rows.filter { $0.purpose != "compliance" }
         guard !gated.isEmpty else { return [:] }
         let phones = Array(Set(gated.map(\.toPhone)))
         let lists = try await tx.query(
             """
-            SELECT ARRAY(SELECT o.phone::text FROM opt_outs o
-                         WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL) AS opted_out,
-                   ARRAY(SELECT d.phone::text FROM dnc_entries d
-                         WHERE d.org_id = \(org) AND d.phone = ANY (\(phones)::text[]) AND (d.expires_at IS NULL OR d.expires_at > now())) AS dnc,
+            SELECT ARRAY(SELECT p FROM unnest(\(phones)::text[]) p
+                         CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
+                                             WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit) AS opted_out,
+                   ARRAY(SELECT p FROM unnest(\(phones)::text[]) p
+                         CROSS JOIN LATERAL (SELECT 1 FROM dnc_entries d
+                                             WHERE d.org_id = \(org) AND d.phone = p AND (d.expires_at IS NULL OR d.expires_at > now())
+                                             LIMIT 1) hit) AS dnc,
                    CASE WHEN \(requireConsent) THEN ARRAY(
-                       SELECT DISTINCT ON (c.phone) c.phone::text || ':' || c.action FROM consent_records c
-                       WHERE c.org_id = \(org) AND c.phone = ANY (\(phones)::text[]) ORDER BY c.phone, c.recorded_at DESC) END AS consent,
+                       SELECT p || ':' || latest.action FROM unnest(\(phones)::text[]) p
+                       CROSS JOIN LATERAL (SELECT c.action FROM consent_records c WHERE c.org_id = \(org) AND c.phone = p
+                                           ORDER BY c.recorded_at DESC LIMIT 1) latest) END AS consent,
                    CASE WHEN \(requireConsent) THEN ARRAY(
                        SELECT lp.phone::text FROM lead_phones lp
                        WHERE lp.id = ANY (\(gated.compactMap(\.leadPhoneID))) AND lp.consent_status = 'granted') END AS lead_granted

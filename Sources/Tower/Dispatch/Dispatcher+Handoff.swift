@@ -112,8 +112,10 @@ extension Dispatcher {
                     UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out', claimed_by = NULL
                     WHERE m.id = ANY (\(mine.map(\.id))) AND m.purpose <> 'compliance'
                       AND m.to_phone = ANY (ARRAY(
-                          SELECT o.phone FROM opt_outs o
-                          WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL))
+                          -- One index lookup per phone, as in the gate (Dispatcher.gateFacts).
+                          SELECT p FROM unnest(\(phones)::text[]) p
+                          CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
+                                              WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit))
                     RETURNING m.id
                     """
                 ).map { try $0.decode("id", as: UUID.self) }
@@ -263,7 +265,7 @@ extension Dispatcher {
                     provider_message_id = NULLIF(v.provider_id, ''),
                     segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
                 FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
-                WHERE m.id = v.id AND m.id = ANY (\(sentIDs)) AND m.status = 'sending' AND m.claimed_by = \(me)
+                WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
         if !requeueIDs.isEmpty {
@@ -274,7 +276,7 @@ extension Dispatcher {
                 """
                 UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code, claimed_by = NULL
                 FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code)
-                WHERE m.id = v.id AND m.id = ANY (\(failedIDs)) AND m.status = 'sending' AND m.claimed_by = \(me)
+                WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
         if !optedOut.isEmpty {
@@ -314,7 +316,7 @@ extension Dispatcher {
                 carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
                 sender_assigned = false
             FROM unnest(\(ids), \(at), \(codes.map { $0 ?? "" })::text[]) AS v(id, at, code)
-            WHERE m.id = v.id AND m.id = ANY (\(ids)) AND m.status = 'sending' AND m.claimed_by = \(me)
+            WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
             """)
     }
 }
