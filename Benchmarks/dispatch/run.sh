@@ -231,6 +231,14 @@ SELECT round(max(abs((n - 1) / span / $PACED_MPS - 1))::numeric, 4) FROM (
   SELECT count(*) AS n, extract(epoch FROM max(sent_at) - min(sent_at)) AS span
   FROM messages WHERE campaign_id = '$phase2' AND status = 'sent' GROUP BY phone_number_id) s")
 
+if [[ -n ${DIAG:-} ]]; then
+  # The edges of the paced run: when each number's first and last messages were recorded.
+  sql "SELECT to_char(min(sent_at), 'HH24:MI:SS.MS'), to_char(max(sent_at), 'HH24:MI:SS.MS'), count(*), substr(phone_number_id::text, 1, 8)
+       FROM messages WHERE campaign_id = '$phase2' AND status = 'sent' GROUP BY phone_number_id ORDER BY 1" >&2
+  sql "SELECT to_char(sent_at, 'HH24:MI:SS.MS'), substr(phone_number_id::text, 1, 8) FROM messages
+       WHERE campaign_id = '$phase2' AND status = 'sent' ORDER BY sent_at LIMIT 30" | paste -sd' ' >&2
+fi
+
 say "checking the mock ledger against the messages table"
 read -r ledger_lines ledger_keys < <(python3 -c "
 keys = [l.split('\t')[0] for l in open('$work/ledger') if l.strip()]

@@ -23,6 +23,8 @@ struct PlannedSend: Sendable {
 struct ClaimPlan: Sendable {
     var claimed = 0
     var sends: [PlannedSend] = []
+    /// When the claim locked its sender numbers (this process's clock).
+    var numbersLockedAt: Date?
 }
 
 /// A message as claimed, before the gate.
@@ -55,7 +57,8 @@ extension Dispatcher {
         let me = configuration.instanceID
         let batchSize = configuration.batchSize
         let horizon = configuration.reservationHorizon.timeInterval
-        return try await store.withTransaction(tenant: org) { tx in
+        let lead = slotLead()
+        let plan = try await store.withTransaction(tenant: org) { tx in
             // Locked, not yet written: the batch's single UPDATE at the end gives each row its
             // final state (sending, claimed for a later slot, skipped, or queued later).
             let claimedRows = try await tx.query(
@@ -120,12 +123,18 @@ extension Dispatcher {
             if !passed.isEmpty {
                 var senders = try await Self.senderContext(tx, org: org, rows: passed, horizon: horizon)
                 let nextDay: Date = try orgRow.decode("next_day")
+                // Slots start when this claim can be handed off, not when it began: a number idle
+                // until now gets its first slot `lead` after the lock (the claim's usual tail to
+                // commit), so the slot is still ahead at the hand-off. Reckoned from `now`, the
+                // first slots of a run had passed by then and went out together.
+                plan.numbersLockedAt = Date()
+                let slotBase = now.addingTimeInterval(plan.numbersLockedAt!.timeIntervalSince(localNow) + lead)
                 for row in passed {
                     let campaign = row.campaignID.flatMap { senders.campaigns[$0] }
                     let choice = senders.planner.choose(
                         preset: row.presetNumberID, pool: row.campaignID == nil ? senders.orgPool : campaign?.pool ?? [],
                         sticky: row.leadID.flatMap { senders.sticky[$0] }, campaignMPS: campaign?.messagesPerSecond,
-                        campaignDailyCap: campaign?.dailyCap, now: now, nextDay: nextDay)
+                        campaignDailyCap: campaign?.dailyCap, now: slotBase, nextDay: nextDay)
                     switch choice {
                     case .assigned(let numberID, let slot):
                         let number = senders.planner.numbers[numberID]!
@@ -133,7 +142,8 @@ extension Dispatcher {
                             PlannedSend(
                                 id: row.id, idempotencyKey: row.idempotencyKey, purpose: row.purpose, toPhone: row.toPhone, body: row.body,
                                 attempts: row.attempts, numberID: numberID, fromPhone: number.phone, connectionID: number.connectionID,
-                                slot: slot.addingTimeInterval(-clockOffset), marked: slot <= now.addingTimeInterval(Self.handOffTolerance)))
+                                slot: slot.addingTimeInterval(-clockOffset),
+                                marked: slot <= slotBase.addingTimeInterval(Self.handOffTolerance)))
                     case .deferred(let until):
                         outcome.requeue(row.id, at: until, audit: nil)
                     case .skip(let reason):
@@ -164,6 +174,8 @@ extension Dispatcher {
             }
             return plan
         }
+        if let locked = plan.numbersLockedAt { recordClaimTail(Date().timeIntervalSince(locked)) }
+        return plan
     }
 
     /// Opt-out, DNC, consent, state rules and (for capped states) recent sends, for every
