@@ -332,10 +332,15 @@ extension Dispatcher {
         if !leads.isEmpty {
             for row in try await tx.query(
                 """
-                SELECT DISTINCT ON (x.lead_id) x.lead_id, x.phone_number_id FROM messages x
-                WHERE x.org_id = \(org) AND x.lead_id = ANY (\(leads)) AND x.direction = 'outbound' AND x.phone_number_id IS NOT NULL
-                  AND x.status IN ('sending', 'sent', 'delivered', 'undelivered')
-                ORDER BY x.lead_id, x.created_at DESC
+                -- One walk down messages_thread_idx per lead, newest first. `lead_id = ANY (...)`
+                -- let a generic plan with a fresh table's statistics scan the org's every
+                -- outbound message (messages_recipient_idx on org_id, lead_id as a filter).
+                SELECT l.lead AS lead_id, last.phone_number_id FROM unnest(\(leads)) l(lead)
+                CROSS JOIN LATERAL (
+                    SELECT x.phone_number_id FROM messages x
+                    WHERE x.org_id = \(org) AND x.lead_id = l.lead AND x.direction = 'outbound' AND x.phone_number_id IS NOT NULL
+                      AND x.status IN ('sending', 'sent', 'delivered', 'undelivered')
+                    ORDER BY x.created_at DESC LIMIT 1) last
                 """)
             {
                 sticky[try row.decode("lead_id")] = try row.decode("phone_number_id")
