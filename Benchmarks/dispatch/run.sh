@@ -138,9 +138,11 @@ COMMIT;" >/dev/null
 wait_done() {
   local campaign=$1 timeout=$2 left
   for _ in $(seq 1 $((timeout * 4))); do
-    # Cheap on purpose (it runs during the measurement): queued rows through the claim index,
-    # in-flight ones through the claims index.
-    left=$(sql "SELECT EXISTS (SELECT 1 FROM messages WHERE org_id = '$org' AND status = 'queued' AND send_after < 'infinity')
+    # Cheap on purpose (it runs during the measurement): the dispatcher's own next-due lookup
+    # (the due index, whatever the statistics say; an org-filtered EXISTS walked the thread
+    # index over every sent row with the fresh table's stale statistics), in-flight rows
+    # through the claims index.
+    left=$(sql "SELECT ctower_dispatch_next_due() IS NOT NULL
                     OR EXISTS (SELECT 1 FROM messages WHERE claimed_by IS NOT NULL AND claimed_at > '-infinity')")
     [[ $left == f ]] && return
     kill -0 "$pid" 2>/dev/null || die "the dispatcher died; see $work/dispatch.log"
@@ -149,8 +151,9 @@ wait_done() {
   die "campaign $campaign did not finish within ${timeout}s ($left left)"
 }
 
-# CPU seconds (user + system) of the dispatcher, its mock plugin and every PostgreSQL process:
-# where phase 1's time goes.
+# CPU seconds (user + system) of the dispatcher, its mock plugin and this run's PostgreSQL
+# processes (those working in $CTOWER_HOME; other clusters on the machine, e.g. test databases,
+# are not counted): where phase 1's time goes.
 cpu() {
   python3 - "$pid" "$CTOWER_HOME" <<'PY'
 import os, sys
@@ -170,8 +173,14 @@ for p in filter(str.isdigit, os.listdir("/proc")):
     c = cmd(p)
     if not c: continue
     name = os.path.basename(c[0].decode(errors="replace"))
-    if name == "ctower-carrier-mock": mock += cpu(p)
-    elif name.startswith("postgres"): pg += cpu(p)
+    if name == "ctower-carrier-mock":
+        try: parent = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+        except OSError: continue
+        if parent == sys.argv[1]: mock += cpu(p)
+    elif name.startswith("postgres"):
+        try: cwd = os.readlink(f"/proc/{p}/cwd")
+        except OSError: continue
+        if cwd.startswith(sys.argv[2] + "/"): pg += cpu(p)
 print(f"{disp:.2f} {mock:.2f} {pg:.2f}")
 PY
 }
@@ -221,6 +230,14 @@ worst=$(sql "
 SELECT round(max(abs((n - 1) / span / $PACED_MPS - 1))::numeric, 4) FROM (
   SELECT count(*) AS n, extract(epoch FROM max(sent_at) - min(sent_at)) AS span
   FROM messages WHERE campaign_id = '$phase2' AND status = 'sent' GROUP BY phone_number_id) s")
+
+if [[ -n ${DIAG:-} ]]; then
+  # The edges of the paced run: when each number's first and last messages were recorded.
+  sql "SELECT to_char(min(sent_at), 'HH24:MI:SS.MS'), to_char(max(sent_at), 'HH24:MI:SS.MS'), count(*), substr(phone_number_id::text, 1, 8)
+       FROM messages WHERE campaign_id = '$phase2' AND status = 'sent' GROUP BY phone_number_id ORDER BY 1" >&2
+  sql "SELECT to_char(sent_at, 'HH24:MI:SS.MS'), substr(phone_number_id::text, 1, 8) FROM messages
+       WHERE campaign_id = '$phase2' AND status = 'sent' ORDER BY sent_at LIMIT 30" | paste -sd' ' >&2
+fi
 
 say "checking the mock ledger against the messages table"
 read -r ledger_lines ledger_keys < <(python3 -c "

@@ -45,8 +45,9 @@ extension Dispatcher {
     }
 
     /// Marks the group `sending` unless the claim already did (committed before anything reaches
-    /// the carrier, so a crash afterwards is resolved with QueryStatus), then, in a transaction holding the
-    /// recipients' opt-out locks shared, re-checks opt-outs, sends, and records the outcomes.
+    /// the carrier, so a crash afterwards is resolved with QueryStatus), then, in one transaction
+    /// holding the rows still claimed by this dispatcher (row locks) and the recipients' opt-out
+    /// locks shared, re-checks opt-outs, sends, and records the outcomes.
     func send(_ group: [PlannedSend], org: OrgID) async throws {
         let me = configuration.instanceID
         var marked = Set(group.filter(\.marked).map(\.id))
@@ -79,31 +80,50 @@ extension Dispatcher {
 
         // The body may run again after a deadlock; what reached the carrier must not be sent twice.
         let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
-        let phones = Array(Set(live.map(\.toPhone)))
         try await store.withTransaction(tenant: org) { tx in
+            // Our claims first, locked until the outcomes are recorded. The stale-claim sweep skips
+            // locked rows, so a message waiting here for a send permit past its lease is not taken
+            // over (and sent again) by another dispatcher; if this process dies, its connection
+            // and the locks go with it. A row the sweep took before this lock is no longer ours
+            // and is not sent. Taking these before the phone locks also keeps an opt-out out of
+            // a lock cycle: it waits for the phone lock, never for a `sending` row.
+            let held = Set(
+                try await tx.query(
+                    """
+                    SELECT m.id FROM messages m
+                    WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.claimed_by = \(me)
+                    ORDER BY m.id
+                    FOR NO KEY UPDATE
+                    """
+                ).map { try $0.decode("id", as: UUID.self) })
+            let mine = live.filter { held.contains($0.id) }
+            guard !mine.isEmpty else { return }
             try await tx.execute(
                 """
                 SELECT count(pg_advisory_xact_lock_shared(k))
-                FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(live.map(\.toPhone))::text[]) p ORDER BY k) s
+                FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(mine.map(\.toPhone))::text[]) p ORDER BY k) s
                 """)
-            var outcomes = handedOff.withLock { $0 } ?? [:]
+            var outcomes = (handedOff.withLock { $0 } ?? [:]).filter { held.contains($0.key) }
             var optedOut: [UUID] = []
-            if outcomes.isEmpty {
+            if handedOff.withLock({ $0 }) == nil {
+                let phones = Array(Set(mine.map(\.toPhone)))
                 optedOut = try await tx.query(
                     """
                     UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out', claimed_by = NULL
-                    WHERE m.id = ANY (\(live.map(\.id))) AND m.status = 'sending' AND m.purpose <> 'compliance'
+                    WHERE m.id = ANY (\(mine.map(\.id))) AND m.purpose <> 'compliance'
                       AND m.to_phone = ANY (ARRAY(
-                          SELECT o.phone FROM opt_outs o
-                          WHERE o.org_id = \(org) AND o.phone = ANY (\(phones)::text[]) AND o.revoked_at IS NULL))
+                          -- One index lookup per phone, as in the gate (Dispatcher.gateFacts).
+                          SELECT p FROM unnest(\(phones)::text[]) p
+                          CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
+                                              WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit))
                     RETURNING m.id
                     """
                 ).map { try $0.decode("id", as: UUID.self) }
                 let refused = Set(optedOut)
-                outcomes = await self.deliver(live.filter { !refused.contains($0.id) }, hosts: hosts, unreachable: unreachable)
+                outcomes = await self.deliver(mine.filter { !refused.contains($0.id) }, hosts: hosts, unreachable: unreachable)
                 handedOff.withLock { $0 = outcomes }
             }
-            try await Self.record(tx, org: org, group: live, outcomes: outcomes, optedOut: optedOut)
+            try await Self.record(tx, org: org, group: mine, outcomes: outcomes, optedOut: optedOut, claimedBy: me)
         }
         // 21610: the recipient unsubscribed at the carrier; suppress the phone org-wide (Compliance/CarrierOptOuts).
         let settled = handedOff.withLock { $0 } ?? [:]
@@ -208,7 +228,9 @@ extension Dispatcher {
 
     /// Writes the group's outcomes: one statement per kind, plus the audit of opt-out refusals
     /// and the daily-usage correction for reservations that were not used.
-    static func record(_ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], optedOut: [UUID]) async throws {
+    static func record(
+        _ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], optedOut: [UUID], claimedBy me: String
+    ) async throws {
         var sentIDs: [UUID] = []
         var providerIDs: [String] = []
         var segments: [Int] = []
@@ -247,18 +269,18 @@ extension Dispatcher {
                     provider_message_id = NULLIF(v.provider_id, ''),
                     segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
                 FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
-                WHERE m.id = v.id AND m.id = ANY (\(sentIDs)) AND m.status = 'sending'
+                WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
         if !requeueIDs.isEmpty {
-            try await requeue(tx, ids: requeueIDs, at: requeueTimes, codes: requeueCodes)
+            try await requeue(tx, ids: requeueIDs, at: requeueTimes, codes: requeueCodes, claimedBy: me)
         }
         if !failedIDs.isEmpty {
             try await tx.execute(
                 """
                 UPDATE messages m SET status = 'failed', failed_at = now(), error_code = v.code, claimed_by = NULL
                 FROM unnest(\(failedIDs), \(failedCodes)::text[]) AS v(id, code)
-                WHERE m.id = v.id AND m.id = ANY (\(failedIDs)) AND m.status = 'sending'
+                WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
         if !optedOut.isEmpty {
@@ -286,8 +308,9 @@ extension Dispatcher {
         }
     }
 
-    /// Back to the queue, forgetting a sender the dispatcher chose (a preset one stays).
-    static func requeue(_ tx: Transaction, ids: [UUID], at: [Date], codes: [String?]) async throws {
+    /// Back to the queue, forgetting a sender the dispatcher chose (a preset one stays); only rows
+    /// still claimed by `me` (another dispatcher may have recovered the rest).
+    static func requeue(_ tx: Transaction, ids: [UUID], at: [Date], codes: [String?], claimedBy me: String) async throws {
         try await tx.execute(
             """
             UPDATE messages m SET status = 'queued', send_after = v.at, claimed_at = NULL, claimed_by = NULL,
@@ -297,7 +320,7 @@ extension Dispatcher {
                 carrier_connection_id = CASE WHEN m.sender_assigned THEN NULL ELSE m.carrier_connection_id END,
                 sender_assigned = false
             FROM unnest(\(ids), \(at), \(codes.map { $0 ?? "" })::text[]) AS v(id, at, code)
-            WHERE m.id = v.id AND m.id = ANY (\(ids)) AND m.status = 'sending'
+            WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
             """)
     }
 }

@@ -9,8 +9,11 @@ extension Dispatcher {
     /// idempotency key): found → sent, not found → queued again (and gated again). A row whose
     /// carrier cannot answer keeps its fresh claim and is asked again a lease later.
     ///
-    /// The lease is longer than a send's timeout, after which the plugin has cancelled it; so
-    /// "not found" cannot be a send still on its way.
+    /// A live hand-off holds its rows locked until it has recorded their outcomes, and the sweep
+    /// skips locked rows: however long a message waits for a send permit, only a dispatcher that
+    /// died (its connection, and so its locks, gone) loses it. The lease is longer than a send's
+    /// timeout, after which the plugin has cancelled it; so "not found" cannot be a send still on
+    /// its way.
     func recoverStaleClaims() async {
         let lease = configuration.claimLease.timeInterval
         var orgs: [OrgID]
@@ -125,7 +128,7 @@ extension Dispatcher {
                     """)
             }
             if !notSent.isEmpty {
-                try await Self.requeue(tx, ids: notSent, at: notSent.map { _ in Date() }, codes: notSent.map { _ in nil })
+                try await Self.requeue(tx, ids: notSent, at: notSent.map { _ in Date() }, codes: notSent.map { _ in nil }, claimedBy: me)
             }
         }
         logger.notice(

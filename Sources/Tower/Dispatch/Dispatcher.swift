@@ -63,6 +63,11 @@ public final class Dispatcher: Sendable {
     private let loop = Mutex<[Task<Void, Never>]>([])
     private let connections = Mutex<[UUID: CachedConnection]>([:])
     private let limiters = Mutex<[String: AsyncSemaphore]>([:])
+    /// When each org's carrier plugins were last made ready (see `warmCarriers`).
+    private let warmed = Mutex<[OrgID: ContinuousClock.Instant]>([:])
+    /// How long a claim's tail took lately (from locking its numbers to commit, seconds): the lead
+    /// an idle number's first slot gets, so the slot is still ahead when the hand-off starts.
+    let claimTail = Mutex<TimeInterval>(0.1)
 
     struct CachedConnection: Sendable {
         var connection: ResolvedCarrierConnection
@@ -190,6 +195,7 @@ public final class Dispatcher: Sendable {
     /// One batch of one org: claim, gate, choose senders, then hand off at each slot. Returns
     /// how many messages were claimed.
     func processBatch(org: OrgID) async -> Int {
+        await warmCarriers(org: org)
         let plan: ClaimPlan
         do {
             plan = try await claim(org: org)
@@ -202,6 +208,28 @@ public final class Dispatcher: Sendable {
     }
 
     // MARK: Carrier connections
+
+    /// Starts (or checks) the plugins of the org's connections before a claim reserves slots:
+    /// a plugin started by the first hand-off made that hand-off late, and the slots it passed
+    /// meanwhile went out at once (a burst at the start of every run). At most every 30 s.
+    func warmCarriers(org: OrgID) async {
+        if let at = warmed.withLock({ $0[org] }), ContinuousClock.now - at < .seconds(30) { return }
+        let ids = try? await store.withTransaction(tenant: org, readOnly: true) { tx in
+            try await tx.query("SELECT id FROM carrier_connections WHERE status <> 'disabled'").map { try $0.decode("id", as: UUID.self) }
+        }
+        for id in ids ?? [] { _ = try? await host(for: id, org: org) }
+        warmed.withLock { $0[org] = .now }
+    }
+
+    /// The lead an idle number's first slot gets after its claim locked it.
+    func slotLead() -> TimeInterval {
+        min(1, max(0.02, claimTail.withLock { $0 } * 1.5))
+    }
+
+    /// Remembers a claim's tail: the longest lately, decaying.
+    func recordClaimTail(_ seconds: TimeInterval) {
+        claimTail.withLock { $0 = max(seconds, $0 * 0.9) }
+    }
 
     /// The plugin host and configured connection for `connectionID`, resolved (and decrypted)
     /// at most every 30 s so changed credentials reach the plugin.
