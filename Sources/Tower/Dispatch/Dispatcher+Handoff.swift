@@ -104,26 +104,34 @@ extension Dispatcher {
                 FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(mine.map(\.toPhone))::text[]) p ORDER BY k) s
                 """)
             var outcomes = (handedOff.withLock { $0 } ?? [:]).filter { held.contains($0.key) }
-            var optedOut: [UUID] = []
+            // Refused at the last moment: the phone opted out, or it is no longer one of its lead's
+            // phones (UpdateLead took it off while the message waited). Both writers hold the
+            // phone's lock exclusively, so after they commit nothing to the phone is handed off.
+            var refused: [UUID: String] = [:]
             if handedOff.withLock({ $0 }) == nil {
                 let phones = Array(Set(mine.map(\.toPhone)))
-                optedOut = try await tx.query(
+                for row in try await tx.query(
                     """
-                    UPDATE messages m SET status = 'skipped', skip_reason = 'opted_out', claimed_by = NULL
+                    WITH opted AS (
+                        -- One index lookup per phone, as in the gate (Dispatcher.gateFacts).
+                        SELECT p FROM unnest(\(phones)::text[]) p
+                        CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
+                                            WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit)
+                    UPDATE messages m SET status = 'skipped', claimed_by = NULL,
+                        skip_reason = CASE WHEN m.to_phone IN (SELECT p FROM opted) THEN 'opted_out' ELSE 'phone_removed' END
                     WHERE m.id = ANY (\(mine.map(\.id))) AND m.purpose <> 'compliance'
-                      AND m.to_phone = ANY (ARRAY(
-                          -- One index lookup per phone, as in the gate (Dispatcher.gateFacts).
-                          SELECT p FROM unnest(\(phones)::text[]) p
-                          CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
-                                              WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit))
-                    RETURNING m.id
-                    """
-                ).map { try $0.decode("id", as: UUID.self) }
-                let refused = Set(optedOut)
-                outcomes = await self.deliver(mine.filter { !refused.contains($0.id) }, hosts: hosts, unreachable: unreachable)
+                      AND (m.to_phone IN (SELECT p FROM opted)
+                           OR (m.lead_id IS NOT NULL AND NOT EXISTS (
+                                   SELECT 1 FROM lead_phones lp WHERE lp.lead_id = m.lead_id AND lp.phone = m.to_phone)))
+                    RETURNING m.id, m.skip_reason
+                    """)
+                {
+                    refused[try row.decode("id")] = try row.decode("skip_reason")
+                }
+                outcomes = await self.deliver(mine.filter { refused[$0.id] == nil }, hosts: hosts, unreachable: unreachable)
                 handedOff.withLock { $0 = outcomes }
             }
-            try await Self.record(tx, org: org, group: mine, outcomes: outcomes, optedOut: optedOut, claimedBy: me)
+            try await Self.record(tx, org: org, group: mine, outcomes: outcomes, refused: refused, claimedBy: me)
         }
         // 21610: the recipient unsubscribed at the carrier; suppress the phone org-wide (Compliance/CarrierOptOuts).
         let settled = handedOff.withLock { $0 } ?? [:]
@@ -226,10 +234,10 @@ extension Dispatcher {
         return nil
     }
 
-    /// Writes the group's outcomes: one statement per kind, plus the audit of opt-out refusals
+    /// Writes the group's outcomes: one statement per kind, plus the audit of last-moment refusals
     /// and the daily-usage correction for reservations that were not used.
     static func record(
-        _ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], optedOut: [UUID], claimedBy me: String
+        _ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], refused: [UUID: String], claimedBy me: String
     ) async throws {
         var sentIDs: [UUID] = []
         var providerIDs: [String] = []
@@ -242,7 +250,7 @@ extension Dispatcher {
         var unused: [UUID: Int] = [:]
         var usedSegments: [UUID: Int] = [:]
         let number = Dictionary(group.map { ($0.id, $0.numberID) }, uniquingKeysWith: { a, _ in a })
-        for id in optedOut { unused[number[id]!, default: 0] += 1 }
+        for id in refused.keys { unused[number[id]!, default: 0] += 1 }
         for (id, outcome) in outcomes {
             switch outcome {
             case .sent(let providerID, let count):
@@ -283,9 +291,9 @@ extension Dispatcher {
                 WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
-        if !optedOut.isEmpty {
+        if !refused.isEmpty {
             var outcome = BatchOutcome()
-            for id in optedOut { outcome.auditOnly(id, reason: "opted_out") }
+            for (id, reason) in refused.sorted(by: { $0.key.uuidString < $1.key.uuidString }) { outcome.auditOnly(id, reason: reason) }
             try await outcome.apply(tx, org: org)
         }
         let numbers = Set(unused.keys).union(usedSegments.keys).sorted { $0.uuidString < $1.uuidString }
