@@ -60,6 +60,8 @@ struct DispatchGateTests {
                 "INSERT INTO campaigns (id, org_id, name, kind, status, started_at, paused_at) VALUES (\(paused), \(org), 'Paused', 'broadcast', 'paused', now(), now())"
             )
             try await tx.execute("INSERT INTO leads (id, org_id, first_name) VALUES (\(lead), \(org), 'Ada')")
+            // The hand-off sends to a lead only at one of its phones.
+            try await tx.execute("INSERT INTO lead_phones (org_id, lead_id, position, phone) VALUES (\(org), \(lead), 1, \(phone(10)))")
             try await tx.execute("INSERT INTO opt_outs (org_id, phone, channel) VALUES (\(org), \(phone(1)), 'sms_keyword')")
             try await tx.execute(
                 """
