@@ -1842,5 +1842,71 @@ enum EmbeddedMigrations {
 
             """#
         ),
+        (
+            name: "0018_import_throughput.sql",
+            sql: #"""
+            -- Lead import throughput. Every imported lead pays for every index and trigger on `leads`, so
+            -- what nothing reads goes; the owner+property key becomes a stored column; and two maintenance
+            -- functions run as the owner what the app role may not do itself. Costs are CPU per inserted
+            -- row, measured on 164,203 imported leads (Benchmarks/import).
+            
+            -- Indexes no query uses (checked against every statement in Sources/): nothing filters
+            -- custom_fields (the GIN index cost 8 µs a row), apn is matched only inside the owner+property
+            -- key, and no lead list, filter or audience selects by status (the two cost 7 µs a row).
+            DROP INDEX leads_custom_fields_idx;
+            DROP INDEX leads_org_apn_idx;
+            DROP INDEX leads_org_status_idx;
+            
+            -- The owner+property dedupe key (see ctower_lead_owner_key in 0012), computed once when a row is
+            -- written instead of in an expression index and again in every lookup. The index holds only the
+            -- leads that have a key.
+            ALTER TABLE leads ADD COLUMN owner_key text
+                GENERATED ALWAYS AS (ctower_lead_owner_key(owner_name, first_name, last_name, property_address, apn)) STORED;
+            DROP INDEX leads_org_owner_key_idx;
+            CREATE INDEX leads_org_owner_key_idx ON leads (org_id, owner_key) WHERE owner_key IS NOT NULL;
+            
+            -- Fresh statistics after a big import. The app role owns no table, so it cannot ANALYZE, and
+            -- plans over the statistics of an empty table went quadratic. Only the tables an import writes;
+            -- no argument, so the caller cannot point it anywhere else. Statistics hold no tenant's rows in
+            -- a form the app role can read (pg_statistic is the superuser's; pg_stats shows only the
+            -- tables a role may SELECT, and row-level security hides nothing from ANALYZE's sample).
+            CREATE FUNCTION ctower_analyze_imported_tables() RETURNS void
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+                AS $$
+            BEGIN
+                ANALYZE leads;
+                ANALYZE lead_phones;
+                ANALYZE import_errors;
+                ANALYZE consent_records;
+            END
+            $$;
+            REVOKE ALL ON FUNCTION ctower_analyze_imported_tables() FROM PUBLIC;
+            GRANT EXECUTE ON FUNCTION ctower_analyze_imported_tables() TO ctower_app;
+            
+            -- Import jobs whose server died mid-import, in every org: `ctower serve` runs this at start.
+            -- A running import holds pg_advisory_xact_lock(hashtextextended('ctower_import:' || id, 0))
+            -- for as long as its transaction lives (ImportJobRecords.lockKey), so a job whose lock is free
+            -- has no worker; jobs younger than 30 seconds may not have taken it yet and are left to the
+            -- read path (ImportJobRecords.failIfOrphaned), which applies the same rule and reason.
+            CREATE FUNCTION ctower_fail_orphaned_import_jobs() RETURNS integer
+                LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+                AS $$
+                WITH failed AS (
+                    UPDATE import_jobs j
+                    SET status = 'failed', finished_at = now(), started_at = coalesce(j.started_at, now()),
+                        failure_reason = 'the server stopped before the import finished; nothing was saved, upload the file again'
+                    WHERE j.status IN ('pending', 'running') AND j.created_at < now() - interval '30 seconds'
+                      AND pg_try_advisory_xact_lock(hashtextextended('ctower_import:' || j.id::text, 0))
+                    RETURNING 1
+                )
+                SELECT count(*)::integer FROM failed
+                $$;
+            REVOKE ALL ON FUNCTION ctower_fail_orphaned_import_jobs() FROM PUBLIC;
+            GRANT EXECUTE ON FUNCTION ctower_fail_orphaned_import_jobs() TO ctower_app;
+            
+            SELECT ctower_secure_tenant_tables();
+
+            """#
+        ),
     ]
 }

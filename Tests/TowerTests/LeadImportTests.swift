@@ -483,6 +483,69 @@ struct LeadImportTests {
         #expect(statuses == [.failed])
     }
 
+    @Test func orphanedJobsOfEveryOrgAreFailedAtStartButLiveOnesAreNot() async throws {
+        let (fixture, _, orgA) = try await Self.org("Sweep A")
+        let (_, _, orgB) = try await Self.org("Sweep B")
+        func job(_ org: OrgID, age: String) async throws -> String {
+            try await fixture.env.store.withTransaction(tenant: org) { tx in
+                try await tx.query(
+                    """
+                    INSERT INTO import_jobs (org_id, file_name, status, started_at, created_at)
+                    VALUES (\(org), 'sweep.csv', 'running', now() - \(age)::interval, now() - \(age)::interval)
+                    RETURNING id::text AS id
+                    """
+                ).one().decode("id", as: String.self)
+            }
+        }
+        let crashedA = try await job(orgA, age: "10 minutes")
+        let crashedB = try await job(orgB, age: "10 minutes")
+        let young = try await job(orgA, age: "1 second")
+        let live = try await job(orgB, age: "10 minutes")
+        // A live import: its transaction holds the job's lock while the sweep runs.
+        let (held, holding) = AsyncStream.makeStream(of: Void.self)
+        let (release, releasing) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await fixture.env.store.withTransaction(tenant: orgB) { tx in
+                try await tx.execute("SELECT pg_advisory_xact_lock(\(ImportJobRecords.lockKey(live)))")
+                holding.yield()
+                for await _ in release { break }
+            }
+        }
+        for await _ in held { break }
+        let failed = try await ImportJobRecords.failOrphanedJobs(fixture.env.store)
+        releasing.yield()
+        try await holder.value
+        // Other suites' orphans in the shared database may be swept too.
+        #expect(failed >= 2)
+        func status(_ org: OrgID, _ id: String) async throws -> (String, String?) {
+            let row = try await Self.query(fixture.env, org, "SELECT status, failure_reason FROM import_jobs WHERE id = \(UUIDText(id)!)")
+                .one()
+            return (try row.decode("status", as: String.self), try row.decode("failure_reason", as: String?.self))
+        }
+        #expect(try await status(orgA, crashedA) == ("failed", ImportJobRecords.orphanReason))
+        #expect(try await status(orgB, crashedB) == ("failed", ImportJobRecords.orphanReason))
+        #expect(try await status(orgA, young) == ("running", nil))
+        #expect(try await status(orgB, live) == ("running", nil))
+    }
+
+    @Test func bigImportsRefreshTheStatisticsTheAppRoleCannotCompute() async throws {
+        let (fixture, _, _) = try await Self.org("Statistics")
+        func analyzed() async throws -> Int {
+            try await fixture.env.store.withTransaction(tenant: nil) { tx in
+                try await tx.query(
+                    """
+                    SELECT (sum(analyze_count) + sum(autoanalyze_count))::int AS n FROM pg_stat_user_tables
+                    WHERE relname IN ('leads', 'lead_phones', 'import_errors', 'consent_records')
+                    """
+                ).one().decode("n", as: Int.self)
+            }
+        }
+        let before = try await analyzed()
+        await LeadImporter(store: fixture.env.store).refreshStatistics()
+        // One ANALYZE of each of the four tables (autovacuum may add its own).
+        #expect(try await analyzed() >= before + 4)
+    }
+
     @Test func anotherOrgNeverSeesOrMergesIntoTheseLeads() async throws {
         let (fixture, optionsA, orgA) = try await Self.org("Tenant A")
         let (_, optionsB, orgB) = try await Self.org("Tenant B")
