@@ -50,7 +50,7 @@ struct BenchImportCommand: AsyncParsableCommand {
             // auto_explain is loaded into new sessions; the store's connections are all new.
             for setting in [
                 "session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = 0",
-                "auto_explain.log_analyze = on", "auto_explain.log_timing = on", "auto_explain.log_nested_statements = on",
+                "auto_explain.log_analyze = on", "auto_explain.log_timing = off",
                 "auto_explain.log_triggers = on", "log_min_duration_statement = 0",
             ] {
                 // The module's settings exist only once it is loaded into the session.

@@ -231,6 +231,10 @@ struct LeadImporter: Sendable {
                 throw DomainError(.aborted, "the import job was stopped before it started; upload the file again")
             }
 
+            // The merge's sorts and hashes span the whole file: memory instead of temp files, and
+            // no JIT compilation (its cost is paid per statement and never pays back here).
+            try await tx.execute("SET LOCAL work_mem = '64MB'", prepared: false)
+            try await tx.execute("SET LOCAL jit = off", prepared: false)
             try await tx.execute(
                 "CREATE TEMP TABLE ctower_import_rows (\(unsafeRaw: Self.stagingColumns)) ON COMMIT DROP", prepared: false)
             if let plan {
