@@ -528,6 +528,23 @@ struct LeadImportTests {
         #expect(try await status(orgB, live) == ("running", nil))
     }
 
+    @Test func importedLeadsAndPhonesGetTimeOrderedIDs() async throws {
+        let (fixture, options, org) = try await Self.org("Time-ordered ids")
+        let job = try await Self.upload(fixture.client, options, Self.crafted)
+        // Version 7 (the 13th hex digit), so bulk inserts append to the id indexes.
+        let row = try await Self.query(
+            fixture.env, org,
+            """
+            SELECT bool_and(substr(l.id::text, 15, 1) = '7') AS leads, bool_and(substr(p.id::text, 15, 1) = '7') AS phones,
+                   count(DISTINCT l.id)::int AS n
+            FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE l.import_job_id = \(UUIDText(job.id)!)
+            """
+        ).one()
+        #expect(try row.decode("n", as: Int.self) > 0)
+        #expect(try row.decode("leads", as: Bool.self))
+        #expect(try row.decode("phones", as: Bool.self))
+    }
+
     @Test func bigImportsRefreshTheStatisticsTheAppRoleCannotCompute() async throws {
         let (fixture, _, _) = try await Self.org("Statistics")
         func analyzed() async throws -> Int {

@@ -334,7 +334,7 @@ struct LeadImporter: Sendable {
             ), best AS (
                 SELECT DISTINCT ON (g) g, id FROM matches ORDER BY g, created_at, id
             )
-            SELECT gg.g, coalesce(b.id, gen_random_uuid()) AS lead_id, b.id IS NOT NULL AS existing, gg.n
+            SELECT gg.g, coalesce(b.id, ctower_uuid_v7()) AS lead_id, b.id IS NOT NULL AS existing, gg.n
             FROM (SELECT g, count(*) AS n FROM ctower_import_groups GROUP BY g) gg LEFT JOIN best b USING (g)
             """, prepared: false)
         try await tx.execute("ANALYZE ctower_import_targets", prepared: false)
