@@ -113,6 +113,8 @@ struct BenchImportCommand: AsyncParsableCommand {
         let rawStarted = clock.now
         try runPSQL(cluster.ownerURL, "\\copy bench_raw_import FROM '\(file)' WITH (FORMAT csv, HEADER true)")
         let raw = rawStarted.duration(to: clock.now)
+        // psql's backend exits after psql does; its CPU counts once the postmaster reaps it.
+        try await Task.sleep(for: .seconds(1))
         let rawPostgresCPU = Self.clusterCPUSeconds(postmaster: postmaster) - rawPostgresCPU0
 
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
