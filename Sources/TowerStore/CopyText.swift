@@ -5,10 +5,17 @@ public enum CopyText {
         for (index, value) in values.enumerated() {
             if index > 0 { buffer.append(UInt8(ascii: "\t")) }
             guard let value else {
-                buffer += [UInt8(ascii: "\\"), UInt8(ascii: "N")]
+                buffer.append(UInt8(ascii: "\\"))
+                buffer.append(UInt8(ascii: "N"))
                 continue
             }
-            for byte in value.utf8 {
+            let utf8 = value.utf8
+            // Most values need no escape: copy them whole.
+            if !utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 < 0x0E && ($0 == 0x09 || $0 == 0x0A || $0 == 0x0D) }) {
+                buffer.append(contentsOf: utf8)
+                continue
+            }
+            for byte in utf8 {
                 switch byte {
                 case UInt8(ascii: "\\"): buffer += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
                 case UInt8(ascii: "\t"): buffer += [UInt8(ascii: "\\"), UInt8(ascii: "t")]

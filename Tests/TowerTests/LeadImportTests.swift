@@ -483,6 +483,87 @@ struct LeadImportTests {
         #expect(statuses == [.failed])
     }
 
+    @Test func orphanedJobsOfEveryOrgAreFailedAtStartButLiveOnesAreNot() async throws {
+        let (fixture, _, orgA) = try await Self.org("Sweep A")
+        let (_, _, orgB) = try await Self.org("Sweep B")
+        func job(_ org: OrgID, age: String, id: String = UUID().uuidString.lowercased()) async throws -> String {
+            try await fixture.env.store.withTransaction(tenant: org) { tx in
+                try await tx.query(
+                    """
+                    INSERT INTO import_jobs (id, org_id, file_name, status, started_at, created_at)
+                    VALUES (\(UUIDText(id)!), \(org), 'sweep.csv', 'running', now() - \(age)::interval, now() - \(age)::interval)
+                    RETURNING id::text AS id
+                    """
+                ).one().decode("id", as: String.self)
+            }
+        }
+        // A live import: its transaction holds the job's lock from before the job is visible
+        // (servers of other suites may sweep at any moment) until after this sweep.
+        let liveID = UUID().uuidString.lowercased()
+        let (held, holding) = AsyncStream.makeStream(of: Void.self)
+        let (release, releasing) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await fixture.env.store.withTransaction(tenant: orgB) { tx in
+                try await tx.execute("SELECT pg_advisory_xact_lock(\(ImportJobRecords.lockKey(liveID)))")
+                holding.yield()
+                for await _ in release { break }
+            }
+        }
+        for await _ in held { break }
+        let live = try await job(orgB, age: "10 minutes", id: liveID)
+        let crashedA = try await job(orgA, age: "10 minutes")
+        let crashedB = try await job(orgB, age: "10 minutes")
+        let young = try await job(orgA, age: "1 second")
+        _ = try await ImportJobRecords.failOrphanedJobs(fixture.env.store)
+        releasing.yield()
+        try await holder.value
+        // (The count is not checked: other suites' servers sweep the shared database too.)
+        func status(_ org: OrgID, _ id: String) async throws -> (String, String?) {
+            let row = try await Self.query(fixture.env, org, "SELECT status, failure_reason FROM import_jobs WHERE id = \(UUIDText(id)!)")
+                .one()
+            return (try row.decode("status", as: String.self), try row.decode("failure_reason", as: String?.self))
+        }
+        #expect(try await status(orgA, crashedA) == ("failed", ImportJobRecords.orphanReason))
+        #expect(try await status(orgB, crashedB) == ("failed", ImportJobRecords.orphanReason))
+        #expect(try await status(orgA, young) == ("running", nil))
+        #expect(try await status(orgB, live) == ("running", nil))
+    }
+
+    @Test func importedLeadsAndPhonesGetTimeOrderedIDs() async throws {
+        let (fixture, options, org) = try await Self.org("Time-ordered ids")
+        let job = try await Self.upload(fixture.client, options, Self.crafted)
+        // Version 7 (the 13th hex digit), so bulk inserts append to the id indexes.
+        let row = try await Self.query(
+            fixture.env, org,
+            """
+            SELECT bool_and(substr(l.id::text, 15, 1) = '7') AS leads, bool_and(substr(p.id::text, 15, 1) = '7') AS phones,
+                   count(DISTINCT l.id)::int AS n
+            FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE l.import_job_id = \(UUIDText(job.id)!)
+            """
+        ).one()
+        #expect(try row.decode("n", as: Int.self) > 0)
+        #expect(try row.decode("leads", as: Bool.self))
+        #expect(try row.decode("phones", as: Bool.self))
+    }
+
+    @Test func bigImportsRefreshTheStatisticsTheAppRoleCannotCompute() async throws {
+        let (fixture, _, _) = try await Self.org("Statistics")
+        func analyzed() async throws -> Int {
+            try await fixture.env.store.withTransaction(tenant: nil) { tx in
+                try await tx.query(
+                    """
+                    SELECT (sum(analyze_count) + sum(autoanalyze_count))::int AS n FROM pg_stat_user_tables
+                    WHERE relname IN ('leads', 'lead_phones', 'import_errors', 'consent_records')
+                    """
+                ).one().decode("n", as: Int.self)
+            }
+        }
+        let before = try await analyzed()
+        await LeadImporter(store: fixture.env.store).refreshStatistics()
+        // One ANALYZE of each of the four tables (autovacuum may add its own).
+        #expect(try await analyzed() >= before + 4)
+    }
+
     @Test func anotherOrgNeverSeesOrMergesIntoTheseLeads() async throws {
         let (fixture, optionsA, orgA) = try await Self.org("Tenant A")
         let (_, optionsB, orgB) = try await Self.org("Tenant B")

@@ -71,68 +71,99 @@ public struct CSVReader: Sendable {
     }
 
     private mutating func consume(_ bytes: [UInt8], from start: Int, _ emit: ([String]) throws -> Void) throws {
-        var index = start
-        while index < bytes.count {
-            let byte = bytes[index]
-            index += 1
-            switch state {
-            case .afterCR:
-                state = .fieldStart
-                if byte == Self.lf { continue }
-                fallthrough
-            case .fieldStart:
-                switch byte {
-                case Self.quote: state = .quoted
-                case Self.comma: endField()
-                case Self.cr:
-                    try endRow(emit)
-                    state = .afterCR
-                case Self.lf: try endRow(emit)
-                default:
-                    try append(byte)
-                    state = .unquoted
-                }
-            case .unquoted:
-                switch byte {
-                case Self.comma:
-                    endField()
+        try bytes.withUnsafeBufferPointer { bytes in
+            var index = start
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                switch state {
+                case .afterCR:
                     state = .fieldStart
-                case Self.cr:
-                    try endRow(emit)
-                    state = .afterCR
-                case Self.lf:
-                    try endRow(emit)
-                    state = .fieldStart
-                default: try append(byte)
-                }
-            case .quoted:
-                if byte == Self.quote { state = .quoteInQuoted } else { try append(byte) }
-            case .quoteInQuoted:
-                switch byte {
-                case Self.quote:
-                    try append(byte)
-                    state = .quoted
-                case Self.comma:
-                    endField()
-                    state = .fieldStart
-                case Self.cr:
-                    try endRow(emit)
-                    state = .afterCR
-                case Self.lf:
-                    try endRow(emit)
-                    state = .fieldStart
-                default:
-                    try append(byte)
-                    state = .unquoted
+                    if byte == Self.lf { continue }
+                    fallthrough
+                case .fieldStart:
+                    switch byte {
+                    case Self.quote: state = .quoted
+                    case Self.comma: endField()
+                    case Self.cr:
+                        try endRow(emit)
+                        state = .afterCR
+                    case Self.lf: try endRow(emit)
+                    default:
+                        // The rest of a plain field in one step.
+                        let end = Self.nextSpecial(bytes, from: index, quoted: false)
+                        try append(bytes, index - 1..<end)
+                        index = end
+                        state = .unquoted
+                    }
+                case .unquoted:
+                    switch byte {
+                    case Self.comma:
+                        endField()
+                        state = .fieldStart
+                    case Self.cr:
+                        try endRow(emit)
+                        state = .afterCR
+                    case Self.lf:
+                        try endRow(emit)
+                        state = .fieldStart
+                    default:
+                        let end = Self.nextSpecial(bytes, from: index, quoted: false)
+                        try append(bytes, index - 1..<end)
+                        index = end
+                    }
+                case .quoted:
+                    if byte == Self.quote {
+                        state = .quoteInQuoted
+                    } else {
+                        let end = Self.nextSpecial(bytes, from: index, quoted: true)
+                        try append(bytes, index - 1..<end)
+                        index = end
+                    }
+                case .quoteInQuoted:
+                    switch byte {
+                    case Self.quote:
+                        try append(bytes, index - 1..<index)
+                        state = .quoted
+                    case Self.comma:
+                        endField()
+                        state = .fieldStart
+                    case Self.cr:
+                        try endRow(emit)
+                        state = .afterCR
+                    case Self.lf:
+                        try endRow(emit)
+                        state = .fieldStart
+                    default:
+                        try append(bytes, index - 1..<index)
+                        state = .unquoted
+                    }
                 }
             }
         }
     }
 
-    private mutating func append(_ byte: UInt8) throws {
-        field.append(byte)
-        rowBytes += 1
+    /// The index of the next byte that ends a run of field text: a quote inside quotes; a comma
+    /// or line break outside them.
+    @inline(__always)
+    private static func nextSpecial(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, quoted: Bool) -> Int {
+        var index = start
+        if quoted {
+            while index < bytes.count, bytes[index] != quote { index += 1 }
+        } else {
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == comma || byte == lf || byte == cr { break }
+                index += 1
+            }
+        }
+        return index
+    }
+
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws {
+        rowBytes += range.count
         if rowBytes > maxRowBytes { throw RowTooLong(row: rowsRead + 1, limit: maxRowBytes) }
+        field.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range]))
     }
 
     private mutating func endField() {

@@ -86,12 +86,24 @@ public enum ColumnMapping {
     }
 
     private static func phoneKind(words text: String) -> PhoneKind? {
-        let words = Set(text.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init))
-        if !words.isDisjoint(with: ["cell", "mobile", "cellular", "wireless"]) { return .mobile }
-        if !words.isDisjoint(with: ["landline", "home", "residential"]) || (words.contains("land") && words.contains("line")) {
-            return .landline
+        var mobile = false
+        var landline = false
+        var land = false
+        var line = false
+        var voip = false
+        // Called for every phone of every imported row: no set, no array, just the words.
+        for word in text.lowercased().split(whereSeparator: { !$0.isLetter }) {
+            switch word {
+            case "cell", "mobile", "cellular", "wireless": mobile = true
+            case "landline", "home", "residential": landline = true
+            case "land": land = true
+            case "line": line = true
+            case "voip": voip = true
+            default: break
+            }
         }
-        if words.contains("voip") { return .voip }
-        return nil
+        if mobile { return .mobile }
+        if landline || (land && line) { return .landline }
+        return voip ? .voip : nil
     }
 }

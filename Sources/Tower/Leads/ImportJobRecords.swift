@@ -29,6 +29,16 @@ enum ImportJobRecords {
             """)
     }
 
+    /// Fails the orphaned jobs of every org (the same rule and reason as `failIfOrphaned`, run by
+    /// the owner in `ctower_fail_orphaned_import_jobs()`): `ctower serve` calls it at start, so a
+    /// job its crashed predecessor left running does not wait for someone to read it.
+    /// Returns how many jobs it failed.
+    static func failOrphanedJobs(_ store: Store) async throws -> Int {
+        try await store.withTransaction(tenant: nil) { tx in
+            try await tx.query("SELECT ctower_fail_orphaned_import_jobs() AS failed").one().decode("failed", as: Int.self)
+        }
+    }
+
     /// Reads a job, first failing it if it was orphaned by a crash.
     static func read(_ tx: Transaction, id: UUIDText) async throws -> ImportJob? {
         try await failIfOrphaned(tx, id: id)

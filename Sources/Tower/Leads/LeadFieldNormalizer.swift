@@ -4,6 +4,11 @@ public enum LeadFieldNormalizer {
     /// (`JOHN O'BRIEN` -> `John O'Brien`, `mary-jo mcdonald` -> `Mary-Jo McDonald`); mixed case is
     /// kept as typed.
     public static func name(_ raw: String) -> String {
+        ASCIIText.isASCII(raw) ? asciiName(raw) : nameByCharacters(raw)
+    }
+
+    /// `name` for any text, by `Character`.
+    static func nameByCharacters(_ raw: String) -> String {
         let collapsed = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
         let letters = collapsed.filter(\.isLetter)
         guard !letters.isEmpty, letters == letters.uppercased() || letters == letters.lowercased() else { return collapsed }
@@ -16,6 +21,35 @@ public enum LeadFieldNormalizer {
             if out.hasSuffix(" Mc") || out == "Mc" || out.hasSuffix("-Mc") { startOfWord = true }
         }
         return out
+    }
+
+    /// `name` for ASCII text, byte by byte (same rules).
+    static func asciiName(_ raw: String) -> String {
+        let collapsed = ASCIIText.collapsed(raw) { $0 == 0x20 || $0 == 0x09 }
+        var upper = false
+        var lower = false
+        for byte in collapsed.utf8 {
+            if byte &- 0x41 < 26 { upper = true } else if byte &- 0x61 < 26 { lower = true }
+        }
+        guard upper != lower else { return collapsed }
+        let utf8 = collapsed.utf8
+        return String(unsafeUninitializedCapacity: utf8.count) { out in
+            var count = 0
+            var startOfWord = true
+            for byte in utf8 {
+                let ch = ASCIIText.lower(byte)
+                out[count] = startOfWord ? ASCIIText.upper(ch) : ch
+                count += 1
+                startOfWord = ch == 0x20 || ch == 0x2D || ch == 0x27 || ch == 0x2E
+                // Mc and Mac prefixes keep the next capital: McDonald.
+                if count >= 2, out[count - 2] == UInt8(ascii: "M"), out[count - 1] == UInt8(ascii: "c"),
+                    count == 2 || out[count - 3] == 0x20 || out[count - 3] == 0x2D
+                {
+                    startOfWord = true
+                }
+            }
+            return count
+        }
     }
 
     static let states: [String: String] = [
@@ -35,23 +69,65 @@ public enum LeadFieldNormalizer {
 
     /// The USPS code for a state written as a code or a name (`tx`, `Texas`, `N. Carolina`), or nil.
     public static func stateCode(_ raw: String) -> String? {
+        ASCIIText.isASCII(raw) ? asciiStateCode(raw) : stateCodeByCharacters(raw)
+    }
+
+    /// `stateCode` for any text, by `Character`.
+    static func stateCodeByCharacters(_ raw: String) -> String? {
         let cleaned = raw.lowercased().replacingOccurrences(of: ".", with: "")
             .split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
         if cleaned.count == 2, codes.contains(cleaned.uppercased()) { return cleaned.uppercased() }
         if let code = states[cleaned] { return code }
-        // Abbreviated directions: "n carolina", "w virginia".
-        let expanded = cleaned.replacingOccurrences(of: "^n ", with: "north ", options: .regularExpression)
-            .replacingOccurrences(of: "^s ", with: "south ", options: .regularExpression)
-            .replacingOccurrences(of: "^w ", with: "west ", options: .regularExpression)
-        return states[expanded]
+        return states[expandingDirection(cleaned)]
+    }
+
+    /// Abbreviated directions: "n carolina", "w virginia".
+    private static func expandingDirection(_ cleaned: String) -> String {
+        for (short, long) in [("n ", "north "), ("s ", "south "), ("w ", "west ")] where cleaned.hasPrefix(short) {
+            return long + cleaned.dropFirst(short.count)
+        }
+        return cleaned
+    }
+
+    /// `stateCode` for ASCII text: lower-cased, dots dropped and spaces collapsed in one pass.
+    static func asciiStateCode(_ raw: String) -> String? {
+        let utf8 = raw.utf8
+        let cleaned = String(unsafeUninitializedCapacity: utf8.count) { out in
+            var count = 0
+            var pendingSpace = false
+            for byte in utf8 where byte != UInt8(ascii: ".") {
+                if byte == 0x20 || byte == 0x09 {
+                    pendingSpace = count > 0
+                } else {
+                    if pendingSpace {
+                        out[count] = 0x20
+                        count += 1
+                        pendingSpace = false
+                    }
+                    out[count] = ASCIIText.lower(byte)
+                    count += 1
+                }
+            }
+            return count
+        }
+        if cleaned.utf8.count == 2 {
+            let code = cleaned.uppercased()
+            if codes.contains(code) { return code }
+        }
+        if let code = states[cleaned] { return code }
+        return states[expandingDirection(cleaned)]
     }
 
     /// `TRAVIS COUNTY` -> `Travis`, `st. landry parish` -> `St. Landry`: the suffix is implied by the state.
     public static func county(_ raw: String) -> String {
-        var words = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        if let last = words.last?.lowercased(), ["county", "parish", "borough", "co", "co."].contains(last), words.count > 1 {
-            words.removeLast()
+        let collapsed =
+            ASCIIText.isASCII(raw)
+            ? ASCIIText.collapsed(raw) { $0 == 0x20 || $0 == 0x09 }
+            : raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        if let space = collapsed.utf8.lastIndex(of: 0x20) {
+            let last = collapsed[collapsed.index(after: space)...].lowercased()
+            if ["county", "parish", "borough", "co", "co."].contains(last) { return name(String(collapsed[..<space])) }
         }
-        return name(words.joined(separator: " "))
+        return name(collapsed)
     }
 }

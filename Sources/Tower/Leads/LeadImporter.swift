@@ -157,7 +157,9 @@ struct LeadImporter: Sendable {
         _ principal: RequestPrincipal, jobID: String, upload: Upload, plan: LeadImportPlan?, rows: UploadRows
     ) async throws -> ImportJob {
         do {
-            return try await importRows(principal, jobID: jobID, upload: upload, plan: plan, rows: rows)
+            let job = try await importRows(principal, jobID: jobID, upload: upload, plan: plan, rows: rows)
+            if job.newRows + job.mergedRows >= Self.analyzeAfterRows { await refreshStatistics() }
+            return job
         } catch {
             let reason: String
             switch error {
@@ -180,6 +182,19 @@ struct LeadImporter: Sendable {
                 }
             }.value
             throw error
+        }
+    }
+
+    /// Imports that write at least this many leads refresh the statistics of the tables they
+    /// wrote before answering, so the next plans (a campaign's targets, the gate's probes) see
+    /// the new rows instead of the estimates of a smaller table.
+    static let analyzeAfterRows = 1_000
+
+    /// ANALYZE of the tables imports write, run by the owner (the app role may not): a fixed
+    /// list in `ctower_analyze_imported_tables()`. Best effort; autovacuum catches up otherwise.
+    func refreshStatistics() async {
+        _ = try? await store.withTransaction(tenant: nil) { tx in
+            try await tx.execute("SELECT ctower_analyze_imported_tables()")
         }
     }
 
@@ -216,6 +231,10 @@ struct LeadImporter: Sendable {
                 throw DomainError(.aborted, "the import job was stopped before it started; upload the file again")
             }
 
+            // The merge's sorts and hashes span the whole file: memory instead of temp files, and
+            // no JIT compilation (its cost is paid per statement and never pays back here).
+            try await tx.execute("SET LOCAL work_mem = '64MB'", prepared: false)
+            try await tx.execute("SET LOCAL jit = off", prepared: false)
             try await tx.execute(
                 "CREATE TEMP TABLE ctower_import_rows (\(unsafeRaw: Self.stagingColumns)) ON COMMIT DROP", prepared: false)
             if let plan {
@@ -226,7 +245,9 @@ struct LeadImporter: Sendable {
                 try await tx.copyIn("COPY ctower_import_rows FROM STDIN", from: staged)
             }
             await progress(principal, jobID: jobID, rows: rows.dataRows)
-            try await tx.execute("ANALYZE ctower_import_rows", prepared: false)
+            // Only what the merge's joins and filters read: statistics of the text and jsonb
+            // columns cost more than the rest of the merge's planning is worth.
+            try await tx.execute("ANALYZE ctower_import_rows (row_number, valid, phone1, phone2, phone3)", prepared: false)
             let counts = try await merge(tx, org: org, job: job, consent: upload.consent)
             guard
                 let row = try await tx.query(
@@ -308,12 +329,12 @@ struct LeadImporter: Sendable {
                 UNION ALL
                 SELECT g.g, l.id, l.created_at
                 FROM ctower_import_keys k JOIN ctower_import_groups g USING (r)
-                JOIN leads l ON ctower_lead_owner_key(l.owner_name, l.first_name, l.last_name, l.property_address, l.apn) = substr(k.key, 3)
+                JOIN leads l ON l.owner_key = substr(k.key, 3)
                 WHERE k.key LIKE 'o:%'
             ), best AS (
                 SELECT DISTINCT ON (g) g, id FROM matches ORDER BY g, created_at, id
             )
-            SELECT gg.g, coalesce(b.id, gen_random_uuid()) AS lead_id, b.id IS NOT NULL AS existing, gg.n
+            SELECT gg.g, coalesce(b.id, ctower_uuid_v7()) AS lead_id, b.id IS NOT NULL AS existing, gg.n
             FROM (SELECT g, count(*) AS n FROM ctower_import_groups GROUP BY g) gg LEFT JOIN best b USING (g)
             """, prepared: false)
         try await tx.execute("ANALYZE ctower_import_targets", prepared: false)

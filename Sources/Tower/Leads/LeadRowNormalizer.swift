@@ -42,13 +42,25 @@ public struct LeadRowNormalizer: Sendable {
 
     /// Whether every cell is blank: such rows (and blank lines) are skipped, not counted.
     public static func isBlank(_ cells: [String]) -> Bool {
-        cells.allSatisfy { $0.allSatisfy(\.isWhitespace) }
+        cells.allSatisfy(isBlank)
+    }
+
+    static func isBlank(_ cell: String) -> Bool {
+        var ascii = true
+        for byte in cell.utf8 {
+            if byte >= 0x80 {
+                ascii = false
+                break
+            }
+            if !ASCIIText.isSpace(byte) { return false }
+        }
+        return ascii || cell.allSatisfy(\.isWhitespace)
     }
 
     public func normalize(_ cells: [String]) -> Row {
         var row = Row()
         if cells.count > plan.columns.count {
-            let extra = cells[plan.columns.count...].contains { !$0.allSatisfy(\.isWhitespace) }
+            let extra = cells[plan.columns.count...].contains { !Self.isBlank($0) }
             if extra {
                 row.problems.append(
                     Problem(
@@ -58,14 +70,15 @@ public struct LeadRowNormalizer: Sendable {
             }
         }
         var rawPhones: [(slot: Int, value: String, header: String, kind: ColumnMapping.PhoneKind?)] = []
-        var typeCells: [Int: String] = [:]
+        // Type cells of slots 1-3: the last column mapped to a slot wins.
+        var typeCells: (String?, String?, String?) = (nil, nil, nil)
         for (index, column) in plan.columns.enumerated() {
             guard index < cells.count, !cells[index].isEmpty else { continue }
             switch column.target {
             case .ignore: break
             case .custom(let key):
                 // Free text keeps its inner line breaks and spacing.
-                let text = cells[index].trimmingCharacters(in: .whitespacesAndNewlines)
+                let text = Self.trimmed(cells[index])
                 if !text.isEmpty { row.customFields.append((key, text)) }
             case .field(let field, let kind):
                 let value = Self.collapsed(cells[index])
@@ -77,9 +90,9 @@ public struct LeadRowNormalizer: Sendable {
                 case .phone1: rawPhones.append((1, value, column.header, kind))
                 case .phone2: rawPhones.append((2, value, column.header, kind))
                 case .phone3: rawPhones.append((3, value, column.header, kind))
-                case .phone1Type: typeCells[1] = value
-                case .phone2Type: typeCells[2] = value
-                case .phone3Type: typeCells[3] = value
+                case .phone1Type: typeCells.0 = value
+                case .phone2Type: typeCells.1 = value
+                case .phone3Type: typeCells.2 = value
                 case .email: row.customFields.append(("email", value.lowercased()))
                 case .mailingAddress: row.mailingAddress = value
                 case .mailingCity: row.mailingCity = LeadFieldNormalizer.name(value)
@@ -99,13 +112,16 @@ public struct LeadRowNormalizer: Sendable {
                 }
             }
         }
-        for phone in rawPhones.sorted(by: { $0.slot < $1.slot }) {
+        // Columns usually come in slot order already.
+        if !Swift.zip(rawPhones, rawPhones.dropFirst()).allSatisfy({ $0.slot <= $1.slot }) { rawPhones.sort { $0.slot < $1.slot } }
+        for phone in rawPhones {
             switch PhoneNumberNormalizer.normalize(phone.value) {
             case .failure(let reason):
                 row.problems.append(Problem(column: phone.header, reason: "phone \"\(phone.value)\" rejected: \(reason.rawValue)"))
             case .success(let e164):
                 guard !row.phones.contains(where: { $0.e164 == e164 }) else { continue }
-                let kind = typeCells[phone.slot].flatMap(ColumnMapping.phoneKind(value:)) ?? phone.kind
+                let typeCell = phone.slot == 1 ? typeCells.0 : phone.slot == 2 ? typeCells.1 : typeCells.2
+                let kind = typeCell.flatMap(ColumnMapping.phoneKind(value:)) ?? phone.kind
                 row.phones.append(Phone(e164: e164, type: kind?.rawValue ?? "unknown"))
             }
         }
@@ -116,7 +132,19 @@ public struct LeadRowNormalizer: Sendable {
     }
 
     static func collapsed(_ raw: String) -> String {
+        ASCIIText.isASCII(raw) ? ASCIIText.collapsed(raw, separator: ASCIIText.isSpace) : collapsedByCharacters(raw)
+    }
+
+    static func collapsedByCharacters(_ raw: String) -> String {
         raw.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    static func trimmed(_ raw: String) -> String {
+        ASCIIText.isASCII(raw) ? String(ASCIIText.trimmed(raw)) : trimmedByCharacters(raw)
+    }
+
+    static func trimmedByCharacters(_ raw: String) -> String {
+        raw.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func state(_ value: String, _ header: String, _ problems: inout [Problem]) -> String? {
@@ -126,6 +154,12 @@ public struct LeadRowNormalizer: Sendable {
     }
 
     func zip(_ value: String, _ header: String, _ problems: inout [Problem]) -> String? {
+        if ASCIIText.isASCII(value), let zip = Self.asciiZIP(value) { return zip }
+        return zipByCharacters(value, header, &problems)
+    }
+
+    /// `zip` for any text, by `Character`; the one that words the problem.
+    func zipByCharacters(_ value: String, _ header: String, _ problems: inout [Problem]) -> String? {
         let digits = value.filter(\.isNumber)
         let shapeOK = value.allSatisfy { $0.isNumber || $0 == "-" || $0 == " " }
         switch digits.count {
@@ -139,8 +173,45 @@ public struct LeadRowNormalizer: Sendable {
         }
     }
 
+    /// The ZIP code in ASCII `value` when it is one (the general path reports the problem).
+    static func asciiZIP(_ value: String) -> String? {
+        var digits = 0
+        for byte in value.utf8 {
+            if ASCIIText.isDigit(byte) {
+                digits += 1
+            } else if byte != UInt8(ascii: "-"), byte != 0x20 {
+                return nil
+            }
+        }
+        let utf8 = value.utf8
+        // Four digits alone: spreadsheets drop the leading zero of New England ZIP codes.
+        guard digits == 5 || digits == 9 || (digits == 4 && utf8.count == 4) else { return nil }
+        return String(unsafeUninitializedCapacity: 10) { out in
+            var count = 0
+            if digits == 4 {
+                out[0] = UInt8(ascii: "0")
+                count = 1
+            }
+            for byte in utf8 where ASCIIText.isDigit(byte) {
+                if count == 5 {
+                    out[count] = UInt8(ascii: "-")
+                    count += 1
+                }
+                out[count] = byte
+                count += 1
+            }
+            return count
+        }
+    }
+
     /// "12.5", "12.5 ac", "1,250 acres" -> decimal text; numeric(12,4) bounds.
     func acreage(_ value: String, _ header: String, _ problems: inout [Problem]) -> String? {
+        if ASCIIText.isASCII(value), let acres = Self.asciiAcreage(value) { return acres }
+        return acreageByCharacters(value, header, &problems)
+    }
+
+    /// `acreage` for any text, by `Character`; the one that words the problem.
+    func acreageByCharacters(_ value: String, _ header: String, _ problems: inout [Problem]) -> String? {
         var text = Substring(value.lowercased().replacingOccurrences(of: ",", with: ""))
         for suffix in ["acres", "acre", "ac"] where text.hasSuffix(suffix) {
             text = text.dropLast(suffix.count)
@@ -157,6 +228,27 @@ public struct LeadRowNormalizer: Sendable {
             problems.append(Problem(column: header, reason: "\(value) acres is out of range (0 to 99,999,999); left empty"))
             return nil
         }
+        return number
+    }
+
+    /// The acreage in ASCII `value` when it is a valid one (the general path reports problems).
+    static func asciiAcreage(_ value: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 where byte != UInt8(ascii: ",") { bytes.append(ASCIIText.lower(byte)) }
+        for suffix in ["acres", "acre", "ac"]
+        where bytes.count >= suffix.utf8.count && bytes.suffix(suffix.utf8.count).elementsEqual(suffix.utf8) {
+            bytes.removeLast(suffix.utf8.count)
+            break
+        }
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        guard start < end, bytes[start..<end].allSatisfy({ ASCIIText.isDigit($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") })
+        else { return nil }
+        let number = String(decoding: bytes[start..<end], as: UTF8.self)
+        guard let acres = Double(number), acres.isFinite, acres >= 0, acres < 100_000_000 else { return nil }
         return number
     }
 

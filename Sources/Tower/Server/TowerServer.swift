@@ -121,6 +121,17 @@ public final class TowerServer: Sendable {
                         metadata: ["setup_token": "\(token)"])
                 }
             }
+            if options.role.servesAPI {
+                // Best effort: a job missed here is still failed when it is next read.
+                do {
+                    let failed = try await ImportJobRecords.failOrphanedJobs(store)
+                    if failed > 0 {
+                        logger.notice("import jobs left running by a stopped server marked failed", metadata: ["jobs": "\(failed)"])
+                    }
+                } catch {
+                    logger.warning("the sweep of orphaned import jobs failed", metadata: ["error": "\(error)"])
+                }
+            }
             let health = HealthService()
             let carriers = CarrierRegistry(configuration: CarrierRegistry.Configuration(pluginDirectories: options.pluginDirectories))
             await carriers.setEventSink { [logger] event in
