@@ -117,11 +117,23 @@ final class MockCarrier: CarrierPlugin {
                 scheduleOutcome(request, providerID: record.providerID, connectionID: context.connectionID, settings: settings)
             }
         }
-        return sendResponse(record.providerID, duplicate: !isNew, body: request.body)
+        var response = sendResponse(record.providerID, duplicate: !isNew, body: request.body)
+        if settings.priceOnSend, let price = Self.price(request.body, settings: settings) { response.price = price }
+        return response
     }
 
     /// Segments as the mock bills them: 153 characters each (GSM-7 when split), at least one.
     static func segments(_ body: String) -> Int { max(1, (body.count + 152) / 153) }
+
+    /// What the mock charges for `body`, when its settings give a price.
+    static func price(_ body: String, settings: MockSettings) -> Carrier_Price? {
+        settings.pricePerSegmentMicros.map { perSegment in
+            var price = Carrier_Price()
+            price.amountMicros = perSegment * Int64(segments(body))
+            price.currency = settings.priceCurrency
+            return price
+        }
+    }
 
     private func sendResponse(_ providerID: String, duplicate: Bool, body: String = "") -> Carrier_SendResponse {
         var response = Carrier_SendResponse()
@@ -179,12 +191,7 @@ final class MockCarrier: CarrierPlugin {
         status.carrierStatus = status.state == .delivered ? "delivered" : "undelivered"
         if !status.errorCode.isEmpty { status.errorMessage = "mock carrier error \(status.errorCode)" }
         status.carrierEventID = "\(providerID):\(status.carrierStatus)"
-        let pricedOnceFinal = settings.pricePerSegmentMicros.map { perSegment in
-            var price = Carrier_Price()
-            price.amountMicros = perSegment * Int64(Self.segments(request.body))
-            price.currency = settings.priceCurrency
-            return price
-        }
+        let pricedOnceFinal = Self.price(request.body, settings: settings)
         if settings.priceInStatusEvents { status.price = pricedOnceFinal }
         let reply: Carrier_InboundMessage? = {
             guard status.state == .delivered, random.unit() < settings.replyRate else { return nil }

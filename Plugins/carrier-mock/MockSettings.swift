@@ -38,11 +38,13 @@ struct MockSettings: Sendable {
     var priceCurrency = "USD"
     /// False leaves the price off status events, so only QueryStatus reports it (like Twilio).
     var priceInStatusEvents = true
+    /// Also puts the price on the Send answer, as a carrier that prices at submission does.
+    var priceOnSend = false
 
     static let knownKeys: Set<String> = [
         "seed", "delivery_rate", "failure_rate", "latency_ms", "delivery_delay_ms", "error_code_for_sender",
         "rate_limit_mps", "reply_rate", "ledger_path", "noisy", "status_events", "idempotent", "api_key",
-        "unsubscribed_recipients", "price_per_segment_micros", "price_currency", "price_in_status_events",
+        "unsubscribed_recipients", "price_per_segment_micros", "price_currency", "price_in_status_events", "price_on_send",
     ]
 
     init() {}
@@ -81,6 +83,7 @@ struct MockSettings: Sendable {
             }
         }
         if let text = values["price_in_status_events"] { priceInStatusEvents = !(text == "false" || text == "0") }
+        if let text = values["price_on_send"] { priceOnSend = text == "true" || text == "1" }
         if let text = values["price_currency"] {
             if text.count == 3, text.allSatisfy({ $0.isASCII && $0.isUppercase }) {
                 priceCurrency = text

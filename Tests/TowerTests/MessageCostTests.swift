@@ -59,6 +59,16 @@ struct MessageCostTests {
         #expect(try await Self.costs(fixture) == (5, []))
     }
 
+    /// A carrier that prices at submission: the dispatcher stores the Send answer's price with
+    /// the send, so no lookup is queued when the final status comes without one.
+    @Test func aPriceOnTheSendAnswerIsStoredWithTheSend() async throws {
+        let fixture = try await Self.deliver(
+            4, settings: ["price_per_segment_micros": "7900", "price_in_status_events": "false", "price_on_send": "true", "seed": "13"])
+        #expect(try await Self.costs(fixture) == (4, []))
+        let pass = try await Self.upkeep(fixture).runOnce(now: Date().addingTimeInterval(180))
+        #expect(pass.priceQueries == 0)
+    }
+
     @Test func aCarrierThatNeverPricesIsAskedThreeTimesThenLeftAlone() async throws {
         let fixture = try await Self.deliver(3, settings: ["seed": "12"])
         let upkeep = try await Self.upkeep(fixture)

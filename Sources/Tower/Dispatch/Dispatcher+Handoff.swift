@@ -6,8 +6,9 @@ import TowerStore
 
 /// How one hand-off ended.
 enum SendOutcome: Sendable, Hashable {
-    /// The carrier has it (provider id may be empty when the carrier did not say).
-    case sent(providerID: String, segments: Int)
+    /// The carrier has it (provider id may be empty when the carrier did not say), with its
+    /// price when the carrier gave one with the answer.
+    case sent(providerID: String, segments: Int, price: Carrier_Price? = nil)
     /// Certainly not sent: back to the queue after `after`.
     case requeue(after: TimeInterval, code: String)
     /// Will not succeed.
@@ -182,7 +183,7 @@ extension Dispatcher {
         let startedAt = Date()
         do {
             let result = try await host.send(request, connection: connection, timeout: timeout)
-            return .sent(providerID: result.providerMessageID, segments: result.segments)
+            return .sent(providerID: result.providerMessageID, segments: result.segments, price: result.price)
         } catch {
             switch error.submissionState {
             case .submitted:
@@ -242,6 +243,8 @@ extension Dispatcher {
         var sentIDs: [UUID] = []
         var providerIDs: [String] = []
         var segments: [Int] = []
+        var costs: [Int64] = []
+        var currencies: [String] = []
         var requeueIDs: [UUID] = []
         var requeueTimes: [Date] = []
         var requeueCodes: [String] = []
@@ -253,10 +256,13 @@ extension Dispatcher {
         for id in refused.keys { unused[number[id]!, default: 0] += 1 }
         for (id, outcome) in outcomes {
             switch outcome {
-            case .sent(let providerID, let count):
+            case .sent(let providerID, let count, let price):
                 sentIDs.append(id)
                 providerIDs.append(providerID)
                 segments.append(count)
+                // -1 / "": no price with the answer (a later status or the upkeep's query may give one).
+                costs.append(price.map(\.amountMicros) ?? -1)
+                currencies.append(price.map(\.currency) ?? "")
                 usedSegments[number[id]!, default: 0] += max(count, 1)
             case .requeue(let after, let code):
                 requeueIDs.append(id)
@@ -275,8 +281,11 @@ extension Dispatcher {
                 """
                 UPDATE messages m SET status = 'sent', sent_at = clock_timestamp(), claimed_by = NULL,
                     provider_message_id = NULLIF(v.provider_id, ''),
-                    segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL
-                FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments)) AS v(id, provider_id, segments)
+                    segments = COALESCE(NULLIF(LEAST(v.segments, 20), 0)::smallint, m.segments), error_code = NULL,
+                    cost_micros = CASE WHEN v.cost >= 0 AND v.currency <> '' THEN v.cost ELSE m.cost_micros END,
+                    currency = CASE WHEN v.cost >= 0 AND v.currency <> '' THEN v.currency ELSE m.currency END
+                FROM unnest(\(sentIDs), \(providerIDs)::text[], \(segments), \(costs), \(currencies)::text[])
+                    AS v(id, provider_id, segments, cost, currency)
                 WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
