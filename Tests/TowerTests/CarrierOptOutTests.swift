@@ -136,4 +136,57 @@ struct CarrierOptOutTests {
         #expect(try await Self.count(fixture, "SELECT count(*) FROM opt_outs WHERE phone = \(phone) AND channel = 'carrier'") == 1)
         #expect(try await Self.count(fixture, "SELECT count(*) FROM audit_events WHERE action = 'opt_out.record'") == 1)
     }
+
+    /// A 21610 status that beat its send's record is parked, and applied by the provider-id
+    /// trigger while the hand-off records the send; the hand-off then records the opt-out, as it
+    /// does for a Send refused with 21610.
+    @Test func aParked21610StatusAppliedAtHandOffRecordsTheOptOut() async throws {
+        let fixture = try await DispatchFixture.make(numberCount: 1)
+        let phone = "+12125559005"
+        var configuration = Dispatcher.Configuration(instanceID: "parked-21610-" + UUID().uuidString.prefix(8).lowercased())
+        configuration.orgs = [fixture.org]
+        let dispatcher = Dispatcher(
+            store: fixture.env.store, keys: fixture.env.keys, registry: DispatchFixture.registry, configuration: configuration)
+        let id = UUID()
+        let key = id.uuidString.lowercased()
+        let number = fixture.numbers[0]
+        let later = try await Self.insert(fixture, phone: phone, dueIn: 3600)
+        try await fixture.env.store.withTransaction(tenant: fixture.org) { tx in
+            try await tx.execute(
+                """
+                INSERT INTO messages (id, org_id, campaign_id, direction, to_phone, body, status, send_after, idempotency_key, purpose,
+                                      claimed_by, claimed_at, phone_number_id, from_phone, carrier_connection_id)
+                VALUES (\(id), \(fixture.org), \(fixture.campaignID), 'outbound', \(phone), 'Hello', 'sending', now(), \(key), 'campaign',
+                        \(configuration.instanceID), now(), \(number.id), \(number.phone), \(fixture.connectionID))
+                """)
+        }
+        // The mock's provider id for this key (seed 7, MockCarrier.providerID): FNV-1a of "7\u{1f}KEY".
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "7\u{1f}\(key)".utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        let digits = String(hash, radix: 16)
+        let providerID = "MK" + String(repeating: "0", count: 16 - digits.count) + digits
+        var status = Carrier_DeliveryStatus()
+        status.providerMessageID = providerID
+        status.state = .failed
+        status.carrierStatus = "failed"
+        status.errorCode = "21610"
+        status.carrierEventID = providerID + ":failed"
+        let event = CarrierEvent(connectionID: fixture.connectionID.uuidString.lowercased(), kind: .deliveryStatus(status))
+        #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: Logger(label: "test.parked")))
+        #expect(try await Self.count(fixture, "SELECT count(*) FROM parked_delivery_statuses") == 1)
+
+        let send = PlannedSend(
+            id: id, idempotencyKey: key, purpose: "campaign", toPhone: phone, body: "Hello", attempts: 1, numberID: number.id,
+            fromPhone: number.phone, connectionID: fixture.connectionID, slot: Date(), marked: true)
+        try await dispatcher.send([send], org: fixture.org)
+
+        #expect(fixture.ledger().map(\.providerID) == [providerID], "the test's provider id must be the mock's")
+        let refused = try await Self.row(fixture, id)
+        #expect(refused.status == "failed" && refused.code == "21610")
+        #expect(try await Self.count(fixture, "SELECT count(*) FROM opt_outs WHERE phone = \(phone) AND channel = 'carrier'") == 1)
+        #expect(try await Self.row(fixture, later).reason == "opted_out")
+    }
 }

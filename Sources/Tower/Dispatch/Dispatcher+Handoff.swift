@@ -81,7 +81,7 @@ extension Dispatcher {
 
         // The body may run again after a deadlock; what reached the carrier must not be sent twice.
         let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
-        try await store.withTransaction(tenant: org) { tx in
+        let refusedByParkedStatus: [UUID] = try await store.withTransaction(tenant: org) { tx in
             // Our claims first, locked until the outcomes are recorded. The stale-claim sweep skips
             // locked rows, so a message waiting here for a send permit past its lease is not taken
             // over (and sent again) by another dispatcher; if this process dies, its connection
@@ -98,7 +98,7 @@ extension Dispatcher {
                     """
                 ).map { try $0.decode("id", as: UUID.self) })
             let mine = live.filter { held.contains($0.id) }
-            guard !mine.isEmpty else { return }
+            guard !mine.isEmpty else { return [] }
             try await tx.execute(
                 """
                 SELECT count(pg_advisory_xact_lock_shared(k))
@@ -132,11 +132,13 @@ extension Dispatcher {
                 outcomes = await self.deliver(mine.filter { refused[$0.id] == nil }, hosts: hosts, unreachable: unreachable)
                 handedOff.withLock { $0 = outcomes }
             }
-            try await Self.record(tx, org: org, group: mine, outcomes: outcomes, refused: refused, claimedBy: me)
+            return try await Self.record(tx, org: org, group: mine, outcomes: outcomes, refused: refused, claimedBy: me)
         }
         // 21610: the recipient unsubscribed at the carrier; suppress the phone org-wide (Compliance/CarrierOptOuts).
         let settled = handedOff.withLock { $0 } ?? [:]
-        let unsubscribed = settled.keys.filter { settled[$0] == .failed(code: CarrierOptOuts.unsubscribedCode) }
+        // Refused with 21610 on the Send, or by a parked status that the provider-id trigger
+        // applied while the hand-off recorded the send.
+        let unsubscribed = settled.keys.filter { settled[$0] == .failed(code: CarrierOptOuts.unsubscribedCode) } + refusedByParkedStatus
         if !unsubscribed.isEmpty { await CarrierOptOuts.recordRefusals(store: store, org: org, messageIDs: unsubscribed, logger: logger) }
     }
 
@@ -237,9 +239,12 @@ extension Dispatcher {
 
     /// Writes the group's outcomes: one statement per kind, plus the audit of last-moment refusals
     /// and the daily-usage correction for reservations that were not used.
+    /// Returns the sends that a parked 21610 status (applied by migration 0020's provider-id
+    /// trigger as the send was recorded) refused: their opt-outs are recorded after the commit.
+    @discardableResult
     static func record(
         _ tx: Transaction, org: OrgID, group: [PlannedSend], outcomes: [UUID: SendOutcome], refused: [UUID: String], claimedBy me: String
-    ) async throws {
+    ) async throws -> [UUID] {
         var sentIDs: [UUID] = []
         var providerIDs: [String] = []
         var segments: [Int] = []
@@ -289,6 +294,15 @@ extension Dispatcher {
                 WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
                 """)
         }
+        let refusedByParkedStatus =
+            sentIDs.isEmpty
+            ? []
+            : try await tx.query(
+                """
+                SELECT m.id FROM messages m
+                WHERE m.id = ANY (\(sentIDs)) AND m.error_code = \(CarrierOptOuts.unsubscribedCode) AND m.purpose <> 'compliance'
+                """
+            ).map { try $0.decode("id", as: UUID.self) }
         if !requeueIDs.isEmpty {
             try await requeue(tx, ids: requeueIDs, at: requeueTimes, codes: requeueCodes, claimedBy: me)
         }
@@ -323,6 +337,7 @@ extension Dispatcher {
                 WHERE u.phone_number_id = v.id AND u.day = (clock_timestamp() AT TIME ZONE 'UTC')::date
                 """)
         }
+        return refusedByParkedStatus
     }
 
     /// Back to the queue, forgetting a sender the dispatcher chose (a preset one stays); only rows
