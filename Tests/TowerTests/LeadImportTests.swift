@@ -679,6 +679,14 @@ struct CSVReaderTests {
             ])
     }
 
+    /// Sloppy files: text after a closing quote is kept, a quote inside a plain field is a
+    /// character, and a closing quote is followed by the same delimiters as a plain field.
+    @Test(arguments: [1, 2, 5, 1000])
+    func lenientWhereFilesAreSloppy(_ chunk: Int) throws {
+        let text = "\"ab\"cd,x\"y,\"q\"\r\n\"r\"\n\"s\",\"\"\r\"t\""
+        #expect(try Self.read(text, chunk: chunk) == [["abcd", "x\"y", "q"], ["r"], ["s", ""], ["t"]])
+    }
+
     @Test func aMarkOnlyAtTheStartIsSkipped() throws {
         #expect(try Self.read("\u{FEFF}", chunk: 1) == [])
         #expect(try Self.read("ïx", chunk: 1) == [["ïx"]])

@@ -82,14 +82,9 @@ public struct CSVReader: Sendable {
                     if byte == Self.lf { continue }
                     fallthrough
                 case .fieldStart:
-                    switch byte {
-                    case Self.quote: state = .quoted
-                    case Self.comma: endField()
-                    case Self.cr:
-                        try endRow(emit)
-                        state = .afterCR
-                    case Self.lf: try endRow(emit)
-                    default:
+                    if byte == Self.quote {
+                        state = .quoted
+                    } else if try !endsField(at: byte, emit) {
                         // The rest of a plain field in one step.
                         let end = Self.nextSpecial(bytes, from: index, quoted: false)
                         try append(bytes, index - 1..<end)
@@ -97,17 +92,7 @@ public struct CSVReader: Sendable {
                         state = .unquoted
                     }
                 case .unquoted:
-                    switch byte {
-                    case Self.comma:
-                        endField()
-                        state = .fieldStart
-                    case Self.cr:
-                        try endRow(emit)
-                        state = .afterCR
-                    case Self.lf:
-                        try endRow(emit)
-                        state = .fieldStart
-                    default:
+                    if try !endsField(at: byte, emit) {
                         let end = Self.nextSpecial(bytes, from: index, quoted: false)
                         try append(bytes, index - 1..<end)
                         index = end
@@ -121,26 +106,38 @@ public struct CSVReader: Sendable {
                         index = end
                     }
                 case .quoteInQuoted:
-                    switch byte {
-                    case Self.quote:
+                    if byte == Self.quote {
+                        // A doubled quote is one quote character.
                         try append(bytes, index - 1..<index)
                         state = .quoted
-                    case Self.comma:
-                        endField()
-                        state = .fieldStart
-                    case Self.cr:
-                        try endRow(emit)
-                        state = .afterCR
-                    case Self.lf:
-                        try endRow(emit)
-                        state = .fieldStart
-                    default:
+                    } else if try !endsField(at: byte, emit) {
+                        // Text after a closing quote is kept.
                         try append(bytes, index - 1..<index)
                         state = .unquoted
                     }
                 }
             }
         }
+    }
+
+    /// Ends the field at a comma, or the row at a line break, outside quotes, and moves the state
+    /// on; false for any other byte.
+    @inline(__always)
+    private mutating func endsField(at byte: UInt8, _ emit: ([String]) throws -> Void) throws -> Bool {
+        switch byte {
+        case Self.comma:
+            endField()
+            state = .fieldStart
+        case Self.cr:
+            try endRow(emit)
+            state = .afterCR
+        case Self.lf:
+            try endRow(emit)
+            state = .fieldStart
+        default:
+            return false
+        }
+        return true
     }
 
     /// The index of the next byte that ends a run of field text: a quote inside quotes; a comma
