@@ -57,10 +57,20 @@ enum ASCIIText {
         }
         if clean && !previousSpace { return text }
         if clean && utf8.isEmpty { return text }
-        return String(unsafeUninitializedCapacity: utf8.count) { out in
+        return rewritten(utf8, separator: isSeparator)
+    }
+
+    /// One pass over `utf8`: bytes `dropping` accepts are left out, runs of bytes `isSeparator`
+    /// accepts become one space (none at either end), and every other byte goes through `map`.
+    @inline(__always)
+    static func rewritten(
+        _ utf8: String.UTF8View, separator isSeparator: (UInt8) -> Bool, dropping: (UInt8) -> Bool = { _ in false },
+        map: (UInt8) -> UInt8 = { $0 }
+    ) -> String {
+        String(unsafeUninitializedCapacity: utf8.count) { out in
             var count = 0
             var pendingSpace = false
-            for byte in utf8 {
+            for byte in utf8 where !dropping(byte) {
                 if isSeparator(byte) {
                     pendingSpace = count > 0
                 } else {
@@ -69,7 +79,7 @@ enum ASCIIText {
                         count += 1
                         pendingSpace = false
                     }
-                    out[count] = byte
+                    out[count] = map(byte)
                     count += 1
                 }
             }

@@ -92,24 +92,8 @@ public enum LeadFieldNormalizer {
     /// `stateCode` for ASCII text: lower-cased, dots dropped and spaces collapsed in one pass.
     static func asciiStateCode(_ raw: String) -> String? {
         let utf8 = raw.utf8
-        let cleaned = String(unsafeUninitializedCapacity: utf8.count) { out in
-            var count = 0
-            var pendingSpace = false
-            for byte in utf8 where byte != UInt8(ascii: ".") {
-                if byte == 0x20 || byte == 0x09 {
-                    pendingSpace = count > 0
-                } else {
-                    if pendingSpace {
-                        out[count] = 0x20
-                        count += 1
-                        pendingSpace = false
-                    }
-                    out[count] = ASCIIText.lower(byte)
-                    count += 1
-                }
-            }
-            return count
-        }
+        let cleaned = ASCIIText.rewritten(
+            utf8, separator: { $0 == 0x20 || $0 == 0x09 }, dropping: { $0 == UInt8(ascii: ".") }, map: ASCIIText.lower)
         if cleaned.utf8.count == 2 {
             let code = cleaned.uppercased()
             if codes.contains(code) { return code }
