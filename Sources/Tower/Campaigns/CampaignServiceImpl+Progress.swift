@@ -6,7 +6,7 @@ import TowerStore
 extension CampaignServiceImpl {
     public func startCampaign(request: StartCampaignRequest, context: ServerContext) async throws -> StartCampaignResponse {
         let id = try IdentityRecords.id(request.campaignID, field: "campaign_id")
-        return try await tenancy.transaction(context) { tx, principal in
+        let response = try await tenancy.transaction(context) { tx, principal in
             let result = try await CampaignStarter.start(
                 tx, principal: principal, id: id, requested: request.campaignID, clock: complianceClock)
             try await Audit.record(
@@ -25,6 +25,8 @@ extension CampaignServiceImpl {
             response.delayedByQuietHours = Int64(result.delayedByQuietHours)
             return response
         }
+        if response.queued >= CampaignStarter.analyzeAfterMessages { await CampaignStarter.refreshStatistics(tenancy.store) }
+        return response
     }
 
     static func skipCounts(_ counts: [String: Int]) -> [SkipCount] {

@@ -4,8 +4,8 @@ import TowerProtoRuntime
 import TowerRPC
 import TowerStore
 
-/// CampaignService: broadcast campaigns from draft to completion. StartCampaign lives in
-/// `CampaignServiceImpl+Start.swift`, the progress stream in `+Progress.swift`.
+/// CampaignService: broadcast campaigns from draft to completion. StartCampaign (its work is in
+/// `CampaignStarter.swift`) and the progress stream live in `CampaignServiceImpl+Progress.swift`.
 public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
     let tenancy: Tenancy
     let progressHub: CampaignProgressHub

@@ -18,6 +18,20 @@ enum CampaignStarter {
         var delayedByQuietHours = 0
     }
 
+    /// Starts that queue at least this many messages refresh the statistics of `messages` and
+    /// `campaign_targets` once committed: the dispatcher's batch statements are planned from
+    /// them, and before that the org's new messages look like a handful of rows to the planner.
+    static let analyzeAfterMessages = 1_000
+
+    /// ANALYZE run by the owner (`ctower_analyze_campaign_tables()`, migration 0021); the app role
+    /// may not. Best effort, after the commit (the dispatcher is already woken: its first batches
+    /// may still be planned from the old statistics); autovacuum catches up otherwise.
+    static func refreshStatistics(_ store: Store) async {
+        _ = try? await store.withTransaction(tenant: nil) { tx in
+            try await tx.execute("SELECT ctower_analyze_campaign_tables()")
+        }
+    }
+
     static func start(
         _ tx: Transaction, principal: RequestPrincipal, id: UUIDText, requested: String, clock: ComplianceClock = .real
     ) async throws -> Result {
