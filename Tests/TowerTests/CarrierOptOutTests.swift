@@ -44,6 +44,17 @@ struct CarrierOptOutTests {
         }
     }
 
+    /// A carrier's FAILED status with 21610 for the message it calls `providerID`.
+    static func unsubscribedStatus(_ providerID: String) -> Carrier_DeliveryStatus {
+        var status = Carrier_DeliveryStatus()
+        status.providerMessageID = providerID
+        status.state = .failed
+        status.carrierStatus = "failed"
+        status.errorCode = "21610"
+        status.carrierEventID = providerID + ":failed"
+        return status
+    }
+
     static func count(_ fixture: DispatchFixture, _ sql: SQL) async throws -> Int {
         try await fixture.env.store.withTransaction(tenant: fixture.org, readOnly: true) { tx in
             try await tx.query(sql).one().decode(0, as: Int.self)
@@ -117,12 +128,7 @@ struct CarrierOptOutTests {
         let providerID = "MK-21610-\(UUID().uuidString.prefix(8))"
         let sent = try await Self.insert(fixture, phone: phone, status: "sent", providerID: providerID)
         let queued = try await Self.insert(fixture, phone: phone, dueIn: 3600)
-        var status = Carrier_DeliveryStatus()
-        status.providerMessageID = providerID
-        status.state = .failed
-        status.carrierStatus = "failed"
-        status.errorCode = "21610"
-        status.carrierEventID = providerID + ":failed"
+        let status = Self.unsubscribedStatus(providerID)
         let logger = Logger(label: "test.21610")
         let event = CarrierEvent(connectionID: fixture.connectionID.uuidString.lowercased(), kind: .deliveryStatus(status))
         #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: logger))
@@ -168,12 +174,7 @@ struct CarrierOptOutTests {
         }
         let digits = String(hash, radix: 16)
         let providerID = "MK" + String(repeating: "0", count: 16 - digits.count) + digits
-        var status = Carrier_DeliveryStatus()
-        status.providerMessageID = providerID
-        status.state = .failed
-        status.carrierStatus = "failed"
-        status.errorCode = "21610"
-        status.carrierEventID = providerID + ":failed"
+        let status = Self.unsubscribedStatus(providerID)
         let event = CarrierEvent(connectionID: fixture.connectionID.uuidString.lowercased(), kind: .deliveryStatus(status))
         #expect(await CarrierWebhookIngress.recordUnsolicited(event, store: fixture.env.store, logger: Logger(label: "test.parked")))
         #expect(try await Self.count(fixture, "SELECT count(*) FROM parked_delivery_statuses") == 1)
