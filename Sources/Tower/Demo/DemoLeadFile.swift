@@ -177,7 +177,7 @@ public struct DemoLeadFile: Sendable {
 }
 
 /// A small, fast, seedable generator (SplitMix64): the same seed gives the same file everywhere.
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) { state = seed }
