@@ -74,6 +74,9 @@ struct WarmingRampTests {
     /// The dispatcher applies the ramp's cap: a warming number on ramp day 1 sends 100 of 130
     /// queued messages today; an active number with the same cap would send them all.
     @Test func theDispatcherSendsNoMoreThanTheRampAllowsToday() async throws {
+        // The ramp day and the daily usage both turn over at UTC midnight: start well clear of it.
+        let secondsToMidnight = 86_400 - Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)
+        if secondsToMidnight < 90 { try await Task.sleep(for: .seconds(secondsToMidnight + 2)) }
         let fixture = try await DispatchFixture.make(numberCount: 1, dailyCap: 1000)
         try await fixture.env.store.withTransaction(tenant: fixture.org) { tx in
             try await tx.execute(
