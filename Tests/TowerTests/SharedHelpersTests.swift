@@ -30,6 +30,23 @@ struct SharedHelpersTests {
         #expect(KeysetPage([String](), size: 2).info(last: nil as String?) { PageCursor(sortKey: $0, id: "") }.nextPageToken.isEmpty)
     }
 
+    /// A time-ordered cursor gives back its keys; one whose keys do not parse is refused like a
+    /// token this service never issued, naming the field.
+    @Test func timeKeysParseOrAreRefusedAsForeignTokens() throws {
+        let id = "0b9d1c2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
+        let key = try PageCursor(sortKey: "1764159000123456", id: id).timeKey()
+        #expect(key.micros == 1_764_159_000_123_456 && key.id.text == id)
+        for bad in [PageCursor(sortKey: "yesterday", id: id), PageCursor(sortKey: "1", id: "row 7")] {
+            do {
+                _ = try bad.timeKey()
+                Issue.record("\(bad) was accepted")
+            } catch let error as DomainError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message == "page.page_token: is not a token this service issued; pass next_page_token from the previous page")
+            }
+        }
+    }
+
     @Test func namesAreCollapsedAndBounded() throws {
         #expect(try FieldCheck.name("  Spring\n  mailer ", maxLength: 200) == "Spring mailer")
         for bad in ["   ", String(repeating: "x", count: 101)] {

@@ -192,10 +192,7 @@ public struct CampaignServiceImpl: CampaignService.ServiceProtocol {
         }
         var before: SQL = ""
         if let cursor {
-            guard let micros = Int64(cursor.sortKey), let id = UUIDText(cursor.id) else {
-                throw DomainError.invalid(
-                    "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
-            }
+            let (micros, id) = try cursor.timeKey()
             before = "AND (\(unsafeRaw: Timestamps.micros("c.created_at")), c.id) < (\(micros), \(id))"
         }
         let filter: SQL = states.isEmpty ? "" : "AND c.status = ANY(\(states))"

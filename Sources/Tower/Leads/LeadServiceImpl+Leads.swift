@@ -136,10 +136,7 @@ extension LeadServiceImpl {
         let conditions = try LeadRecords.conditions(request.filter)
         var after: SQL = ""
         if let cursor {
-            guard let micros = Int64(cursor.sortKey), let id = UUIDText(cursor.id) else {
-                throw DomainError.invalid(
-                    "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
-            }
+            let (micros, id) = try cursor.timeKey()
             after = "AND (l.created_at, l.id) < (\(micros) * interval '1 microsecond' + 'epoch'::timestamptz, \(id))"
         }
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in

@@ -161,10 +161,7 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
         return try await tenancy.transaction(context) { tx, _ in
             var after: SQL = ""
             if let cursor {
-                guard let micros = Int64(cursor.sortKey), let id = UUIDText(cursor.id) else {
-                    throw DomainError.invalid(
-                        "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
-                }
+                let (micros, id) = try cursor.timeKey()
                 after = "WHERE (j.created_at, j.id) < (\(micros) * interval '1 microsecond' + 'epoch'::timestamptz, \(id))"
             }
             let rows = try await tx.query(
@@ -237,10 +234,7 @@ public struct LeadServiceImpl: LeadService.ServiceProtocol {
         let cursor = try PageCursor.decode(request.page)
         var after: SQL = ""
         if let cursor {
-            guard let row = Int64(cursor.sortKey), let seq = Int32(cursor.id) else {
-                throw DomainError.invalid(
-                    "page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
-            }
+            guard let row = Int64(cursor.sortKey), let seq = Int32(cursor.id) else { throw PageCursor.invalidToken() }
             after = "AND (e.row_number, e.seq) > (\(row), \(seq))"
         }
         return try await tenancy.transaction(context, readOnly: true) { tx, _ in

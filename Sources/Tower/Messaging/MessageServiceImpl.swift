@@ -24,17 +24,9 @@ public struct MessageServiceImpl: MessageService.ServiceProtocol {
         }
     }
 
-    /// A page cursor's time: microseconds since the epoch, exact in SQL.
-    static func cursorTime(_ cursor: PageCursor, field: String = "page.page_token") throws -> (micros: Int64, id: UUIDText) {
-        guard let micros = Int64(cursor.sortKey), let id = UUIDText(cursor.id) else {
-            throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
-        }
-        return (micros, id)
-    }
-
     static func before(_ cursor: PageCursor?) throws -> SQL {
         guard let cursor else { return "" }
-        let (micros, id) = try cursorTime(cursor)
+        let (micros, id) = try cursor.timeKey()
         return "AND (m.created_at, m.id) < (timestamptz 'epoch' + \(micros) * interval '1 microsecond', \(id))"
     }
 

@@ -22,13 +22,23 @@ struct PageCursor: Sendable, Hashable {
     static func decode(_ page: PageRequest?, field: String = "page.page_token") throws -> PageCursor? {
         guard let token = page?.pageToken, !token.isEmpty else { return nil }
         guard let bytes = Base64.decode(token), let text = String(validating: bytes, as: UTF8.self) else {
-            throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
+            throw invalidToken(field)
         }
         let parts = text.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else {
-            throw DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
-        }
+        guard parts.count == 2 else { throw invalidToken(field) }
         return PageCursor(sortKey: String(parts[0]), id: String(parts[1]))
+    }
+
+    /// The answer to a token this service did not issue (or one whose keys do not parse).
+    static func invalidToken(_ field: String = "page.page_token") -> DomainError {
+        DomainError.invalid(field, "is not a token this service issued; pass next_page_token from the previous page")
+    }
+
+    /// The keys of a cursor over rows ordered by time then id: microseconds since the epoch
+    /// (exact in SQL) and a UUID.
+    func timeKey(field: String = "page.page_token") throws -> (micros: Int64, id: UUIDText) {
+        guard let micros = Int64(sortKey), let id = UUIDText(id) else { throw Self.invalidToken(field) }
+        return (micros, id)
     }
 
     var token: String { Base64.encode(Array((sortKey + "\u{1F}" + id).utf8), padded: false, urlSafe: true) }

@@ -113,9 +113,7 @@ public struct TemplateServiceImpl: TemplateService.ServiceProtocol {
     public func listTemplates(request: ListTemplatesRequest, context: ServerContext) async throws -> ListTemplatesResponse {
         let size = try PageCursor.size(request.page)
         let cursor = try PageCursor.decode(request.page)
-        if let cursor, UUIDText(cursor.id) == nil {
-            throw DomainError.invalid("page.page_token", "is not a token this service issued; pass next_page_token from the previous page")
-        }
+        if let cursor, UUIDText(cursor.id) == nil { throw PageCursor.invalidToken() }
         var filters: [SQL] = []
         if request.category != .unspecified {
             guard let category = TemplateRecords.databaseName(request.category) else {
