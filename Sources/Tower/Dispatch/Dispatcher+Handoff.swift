@@ -79,8 +79,9 @@ extension Dispatcher {
             }
         }
 
-        // The body may run again after a deadlock; what reached the carrier must not be sent twice.
-        let handedOff = Mutex<[UUID: SendOutcome]?>(nil)
+        // The body may run again after a deadlock; what reached the carrier must not be sent twice,
+        // and what was refused stays refused: a retry records the first attempt's decisions.
+        let handedOff = Mutex<(outcomes: [UUID: SendOutcome], refused: [UUID: String])?>(nil)
         let refusedByParkedStatus: [UUID] = try await store.withTransaction(tenant: org) { tx in
             // Our claims first, locked until the outcomes are recorded. The stale-claim sweep skips
             // locked rows, so a message waiting here for a send permit past its lease is not taken
@@ -104,12 +105,14 @@ extension Dispatcher {
                 SELECT count(pg_advisory_xact_lock_shared(k))
                 FROM (SELECT DISTINCT ctower_phone_lock_key(\(org), p) AS k FROM unnest(\(mine.map(\.toPhone))::text[]) p ORDER BY k) s
                 """)
-            var outcomes = (handedOff.withLock { $0 } ?? [:]).filter { held.contains($0.key) }
-            // Refused at the last moment: the phone opted out, or it is no longer one of its lead's
-            // phones (UpdateLead took it off while the message waited). Both writers hold the
-            // phone's lock exclusively, so after they commit nothing to the phone is handed off.
-            var refused: [UUID: String] = [:]
-            if handedOff.withLock({ $0 }) == nil {
+            let decided: (outcomes: [UUID: SendOutcome], refused: [UUID: String])
+            if let earlier = handedOff.withLock({ $0 }) {
+                decided = earlier
+            } else {
+                // Refused at the last moment: the phone opted out, or it is no longer one of its
+                // lead's phones (UpdateLead took it off while the message waited). Both writers hold
+                // the phone's lock exclusively, so after they commit nothing to the phone is handed off.
+                var refused: [UUID: String] = [:]
                 let phones = Array(Set(mine.map(\.toPhone)))
                 for row in try await tx.query(
                     """
@@ -118,24 +121,26 @@ extension Dispatcher {
                         SELECT p FROM unnest(\(phones)::text[]) p
                         CROSS JOIN LATERAL (SELECT 1 FROM opt_outs o
                                             WHERE o.org_id = \(org) AND o.phone = p AND o.revoked_at IS NULL LIMIT 1) hit)
-                    UPDATE messages m SET status = 'skipped', claimed_by = NULL,
-                        skip_reason = CASE WHEN m.to_phone IN (SELECT p FROM opted) THEN 'opted_out' ELSE 'phone_removed' END
+                    SELECT m.id, CASE WHEN m.to_phone IN (SELECT p FROM opted) THEN 'opted_out' ELSE 'phone_removed' END AS reason
+                    FROM messages m
                     WHERE m.id = ANY (\(mine.map(\.id))) AND m.purpose <> 'compliance'
                       AND (m.to_phone IN (SELECT p FROM opted)
                            OR (m.lead_id IS NOT NULL AND NOT EXISTS (
                                    SELECT 1 FROM lead_phones lp WHERE lp.lead_id = m.lead_id AND lp.phone = m.to_phone)))
-                    RETURNING m.id, m.skip_reason
                     """)
                 {
-                    refused[try row.decode("id")] = try row.decode("skip_reason")
+                    refused[try row.decode("id")] = try row.decode("reason")
                 }
-                outcomes = await self.deliver(mine.filter { refused[$0.id] == nil }, hosts: hosts, unreachable: unreachable)
-                handedOff.withLock { $0 = outcomes }
+                let outcomes = await self.deliver(mine.filter { refused[$0.id] == nil }, hosts: hosts, unreachable: unreachable)
+                decided = (outcomes, refused)
+                handedOff.withLock { $0 = decided }
             }
-            return try await Self.record(tx, org: org, group: mine, outcomes: outcomes, refused: refused, claimedBy: me)
+            return try await Self.record(
+                tx, org: org, group: mine, outcomes: decided.outcomes.filter { held.contains($0.key) },
+                refused: decided.refused.filter { held.contains($0.key) }, claimedBy: me)
         }
         // 21610: the recipient unsubscribed at the carrier; suppress the phone org-wide (Compliance/CarrierOptOuts).
-        let settled = handedOff.withLock { $0 } ?? [:]
+        let settled = handedOff.withLock { $0?.outcomes } ?? [:]
         // Refused with 21610 on the Send, or by a parked status that the provider-id trigger
         // applied while the hand-off recorded the send.
         let unsubscribed = settled.keys.filter { settled[$0] == .failed(code: CarrierOptOuts.unsubscribedCode) } + refusedByParkedStatus
@@ -237,8 +242,10 @@ extension Dispatcher {
         return nil
     }
 
-    /// Writes the group's outcomes: one statement per kind, plus the audit of last-moment refusals
-    /// and the daily-usage correction for reservations that were not used.
+    /// Writes the group's outcomes, one statement per kind (sent, back to the queue, failed,
+    /// refused at the last moment and audited), and the daily-usage correction for reservations
+    /// that were not used. The only writer of a hand-off's decisions, so a retried transaction
+    /// writes them all again.
     /// Returns the sends that a parked 21610 status (applied by migration 0020's provider-id
     /// trigger as the send was recorded) refused: their opt-outs are recorded after the commit.
     @discardableResult
@@ -315,6 +322,13 @@ extension Dispatcher {
                 """)
         }
         if !refused.isEmpty {
+            let ids = Array(refused.keys)
+            try await tx.execute(
+                """
+                UPDATE messages m SET status = 'skipped', skip_reason = v.reason, claimed_by = NULL
+                FROM unnest(\(ids), \(ids.map { refused[$0]! })::text[]) AS v(id, reason)
+                WHERE m.id = v.id AND m.status = 'sending' AND m.claimed_by = \(me)
+                """)
             var outcome = BatchOutcome()
             for (id, reason) in refused.sorted(by: { $0.key.uuidString < $1.key.uuidString }) { outcome.auditOnly(id, reason: reason) }
             try await outcome.apply(tx, org: org)
